@@ -101,7 +101,7 @@ uint16_t checksum_update16(uint16_t hc, uint16_t old_word, uint16_t new_word) {
 
 uint16_t checksum_update32(uint16_t hc, uint32_t old_value, uint32_t new_value) {
   uint64_t s = static_cast<uint16_t>(~hc);
-  s += static_cast<uint16_t>(~(old_value >> 16)) + static_cast<uint16_t>(~old_value);
+  s += uint64_t{static_cast<uint16_t>(~(old_value >> 16))} + static_cast<uint16_t>(~old_value);
   s += (new_value >> 16) + (new_value & 0xffff);
   return static_cast<uint16_t>(~fold16(s));
 }
