@@ -1,0 +1,48 @@
+// Per-connection settings, with defaults an experienced user of TCP stacks expects.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "synack/tcp/rtt_estimator.hpp"
+#include "synack/time.hpp"
+
+namespace synack::tcp {
+
+struct KeepaliveConfig {
+  bool enabled = false;                       // RFC 1122 §4.2.3.6: off by default
+  Duration idle = Duration::seconds(7200);    // MUST default to no less than two hours
+  Duration interval = Duration::seconds(75);  // between unanswered probes (Linux)
+  uint8_t probes = 9;                         // unanswered probes before ETIMEDOUT
+};
+
+struct Config {
+  // The MSS we advertise: the largest segment payload we accept (MTU - 40 for IPv4).
+  uint16_t mss = 1460;
+  size_t send_buffer = 256 * 1024;
+  size_t receive_buffer = 256 * 1024;
+
+  bool window_scaling = true;  // RFC 7323 §2
+  bool timestamps = true;      // RFC 7323 §3–5
+  bool sack = true;            // RFC 2018 (receiver side; recovery comes with SACK senders)
+
+  bool nodelay = false;                         // Nagle (RFC 1122 §4.2.3.4) unless set
+  Duration delayed_ack = Duration::millis(40);  // RFC 1122 §4.2.3.2: less than 0.5 s
+  RttConfig rtt;                                // RFC 6298
+
+  uint8_t syn_retries = 6;       // SYN retransmissions before ETIMEDOUT (Linux tcp_syn_retries)
+  uint8_t synack_retries = 5;    // SYN-ACK retransmissions (Linux tcp_synack_retries)
+  uint8_t max_retransmits = 15;  // RFC 1122 §4.2.3.5 R2 for data (Linux tcp_retries2)
+  // RFC 9293 §3.10.8 USER TIMEOUT: unacknowledged data older than this aborts with
+  // ETIMEDOUT. Unset: only the retransmission limits apply.
+  std::optional<Duration> user_timeout;
+
+  KeepaliveConfig keepalive;
+  Duration msl = Duration::seconds(30);  // TIME_WAIT lasts 2 * MSL (RFC 9293 §3.4.2)
+
+  // RFC 5961 §7: challenge ACKs are rate-limited (Linux: tcp_challenge_ack_limit).
+  uint32_t challenge_acks_per_second = 1000;
+};
+
+}  // namespace synack::tcp

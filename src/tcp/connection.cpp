@@ -1,0 +1,1211 @@
+// tcp::Connection: RFC 9293 §3.10 event processing. The user calls come first, then
+// SEGMENT ARRIVES (§3.10.7) step by step, then the output side and the timeouts (§3.10.8).
+#include "synack/tcp/connection.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "synack/tcp/reset.hpp"
+
+namespace synack::tcp {
+
+using wire::after;
+using wire::after_eq;
+using wire::before;
+using wire::before_eq;
+using wire::SeqLen;
+using wire::SeqNum;
+using wire::TcpFlags;
+using wire::TcpRepr;
+
+namespace {
+
+constexpr uint8_t kMaxWindowScale = 14;  // RFC 7323 §2.3
+constexpr uint32_t kMaxUnscaledWindow = 0xffff;
+// RFC 7323 §5.5: TS.Recent is invalid after 24 days of idleness.
+constexpr Duration kPawsIdle = Duration::seconds(24LL * 24 * 3600);
+
+// The smallest scale that lets the window cover the whole receive buffer (RFC 7323 §2.2).
+uint8_t window_scale_for(size_t buffer) {
+  uint8_t shift = 0;
+  while (shift < kMaxWindowScale && (size_t{kMaxUnscaledWindow} << shift) < buffer)
+    ++shift;
+  return shift;
+}
+
+// Modular comparison of timestamp values (RFC 7323 §5.2 treats them as 32-bit serial
+// numbers, like sequence numbers).
+bool ts_before(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) < 0;
+}
+
+}  // namespace
+
+std::string_view to_string(EventKind k) {
+  switch (k) {
+    case EventKind::kStateChanged:
+      return "state-changed";
+    case EventKind::kConnected:
+      return "connected";
+    case EventKind::kReadable:
+      return "readable";
+    case EventKind::kWritable:
+      return "writable";
+    case EventKind::kPeerClosed:
+      return "peer-closed";
+    case EventKind::kClosed:
+      return "closed";
+    case EventKind::kError:
+      return "error";
+  }
+  return "?";
+}
+
+void EventQueue::push(const Event& e) {
+  if (e.kind == EventKind::kReadable || e.kind == EventKind::kWritable) {
+    for (size_t i = 0; i < size_; ++i) {
+      if (ring_[(head_ + i) % kCapacity].kind == e.kind) return;  // already pending
+    }
+  }
+  if (size_ == kCapacity) {
+    head_ = (head_ + 1) % kCapacity;
+    --size_;
+    ++dropped_;
+  }
+  ring_[(head_ + size_) % kCapacity] = e;
+  ++size_;
+}
+
+std::optional<Event> EventQueue::pop() {
+  if (size_ == 0) return std::nullopt;
+  Event e = ring_[head_];
+  head_ = (head_ + 1) % kCapacity;
+  --size_;
+  return e;
+}
+
+Connection::Connection(const Config& config)
+    : cfg_(config),
+      sndbuf_(config.send_buffer),
+      rcvbuf_(config.receive_buffer),
+      scratch_(size_t{config.mss} + wire::kTcpMaxOptionsLen),
+      rtt_(config.rtt) {}
+
+// --- Helpers ---------------------------------------------------------------------------
+
+uint64_t Connection::send_offset(SeqNum s) const {
+  return wire::unwrap(s, iss_ + SeqLen(1), sndbuf_.begin_offset());
+}
+
+SeqNum Connection::send_seq(uint64_t offset) const {
+  return wire::wrap(offset, iss_ + SeqLen(1));
+}
+
+bool Connection::fin_acked() const {
+  return fin_queued_ && snd_una_ == fin_seq() + SeqLen(1);
+}
+
+bool Connection::can_send() const {
+  if (fin_queued_) return false;
+  switch (state_) {
+    case State::kSynSent:
+    case State::kSynRcvd:
+    case State::kEstablished:
+    case State::kCloseWait:
+      return true;
+    default:
+      return false;
+  }
+}
+
+uint16_t Connection::effective_mss() const {
+  // RFC 9293 §3.7.1: Eff.snd.MSS = min(SendMSS + 20, MMS_S) - TCPhdrsize - IPoptionsize,
+  // with our own MSS standing for MMS_S - 20. Options are subtracted per segment.
+  return std::min(peer_mss_, cfg_.mss);
+}
+
+uint32_t Connection::ts_now(Instant now) const {
+  // RFC 7323 §5.4: a 1 ms clock, offset per connection so values reveal nothing.
+  return static_cast<uint32_t>(now.as_micros() / 1000) + ts_offset_;
+}
+
+void Connection::set_state(State to, std::string_view cause) {
+  if (to == state_) return;
+  events_.push(Event{
+      .kind = EventKind::kStateChanged, .from = state_, .to = to, .cause = cause, .error = {}});
+  const State from = state_;
+  state_ = to;
+  if (to == State::kEstablished && (from == State::kSynSent || from == State::kSynRcvd)) {
+    events_.push(
+        Event{.kind = EventKind::kConnected, .from = from, .to = to, .cause = cause, .error = {}});
+  }
+}
+
+void Connection::notify(EventKind kind, std::string_view cause) {
+  events_.push(Event{.kind = kind, .from = state_, .to = state_, .cause = cause, .error = {}});
+}
+
+void Connection::close_connection(std::string_view cause) {
+  timers_.cancel_all();
+  syn_pending_ = ack_pending_ = probe_pending_ = keepalive_pending_ = false;
+  const State from = state_;
+  set_state(State::kClosed, cause);
+  if (from != State::kClosed) {
+    events_.push(Event{.kind = EventKind::kClosed,
+                       .from = from,
+                       .to = State::kClosed,
+                       .cause = cause,
+                       .error = error_});
+  }
+}
+
+void Connection::fail(std::error_code e, std::string_view cause) {
+  error_ = e;
+  events_.push(Event{
+      .kind = EventKind::kError, .from = state_, .to = State::kClosed, .cause = cause, .error = e});
+  close_connection(cause);
+}
+
+void Connection::enter_time_wait(Instant now, std::string_view cause) {
+  set_state(State::kTimeWait, cause);
+  // RFC 9293 §3.10.7.4 eighth step: "Start the time-wait timer, turn off the other timers."
+  timers_.cancel_all();
+  timers_.set(Timer::kTimeWait, now + cfg_.msl * 2);
+  ack_pending_ = true;  // the peer's FIN is acknowledged at once: nothing will carry it later
+}
+
+void Connection::queue_rst(SeqNum seq, std::optional<SeqNum> ack) {
+  rst_pending_ = PendingRst{seq, ack};
+}
+
+void Connection::schedule_ack(bool immediate) {
+  if (immediate) {
+    ack_pending_ = true;
+  } else if (!timers_.is_armed(Timer::kDelayedAck)) {
+    timers_.set(Timer::kDelayedAck, last_now_ + cfg_.delayed_ack);
+  }
+}
+
+void Connection::send_challenge_ack(Instant now) {
+  // RFC 5961 §7: at most challenge_acks_per_second, so the ACKs cannot be used to
+  // amplify or to probe (RFC 5961 §10 and the CVE-2016-5696 side channel).
+  if (now - challenge_window_start_ >= Duration::seconds(1)) {
+    challenge_window_start_ = now;
+    challenge_acks_in_window_ = 0;
+  }
+  if (challenge_acks_in_window_ >= cfg_.challenge_acks_per_second) return;
+  ++challenge_acks_in_window_;
+  ++stats_.challenge_acks;
+  ack_pending_ = true;
+}
+
+void Connection::restart_keepalive(Instant now) {
+  if (!cfg_.keepalive.enabled) return;
+  keepalive_probes_ = 0;
+  timers_.set(Timer::kKeepalive, now + cfg_.keepalive.idle);
+}
+
+// --- User calls (RFC 9293 §3.10.1–3.10.6) ---------------------------------------------
+
+std::error_code Connection::connect(const FourTuple& tuple, SeqNum iss, Instant now) {
+  if (state_ != State::kClosed) return std::make_error_code(std::errc::already_connected);
+  last_now_ = now;
+  tuple_ = tuple;
+  passive_ = false;
+  error_ = {};
+  iss_ = iss;
+  snd_una_ = snd_nxt_ = snd_max_ = iss;
+  ts_offset_ = iss.value() * 2654435761u;  // any per-connection value unrelated to time
+  offered_rcv_wscale_ = cfg_.window_scaling ? window_scale_for(rcvbuf_.capacity()) : 0;
+  set_state(State::kSynSent, "connect() (active open)");
+  syn_pending_ = true;
+  return {};
+}
+
+std::error_code Connection::listen(const Endpoint& local, IsnSource isn) {
+  if (state_ != State::kClosed) return std::make_error_code(std::errc::already_connected);
+  tuple_ = FourTuple{local, {}};
+  isn_source_ = std::move(isn);
+  passive_ = true;
+  error_ = {};
+  set_state(State::kListen, "listen() (passive open)");
+  return {};
+}
+
+expected<size_t, std::error_code> Connection::send(wire::Bytes data, Instant now, bool urgent) {
+  last_now_ = now;
+  if (state_ == State::kClosed || state_ == State::kListen) {
+    // RFC 9293 §3.10.2: in LISTEN a SEND may turn the connection active; synack requires
+    // connect() for that.
+    return unexpected(error_ ? error_ : std::make_error_code(std::errc::not_connected));
+  }
+  if (!can_send()) return unexpected(std::make_error_code(std::errc::broken_pipe));
+  const size_t n = sndbuf_.write(data);
+  if (n == 0 && !data.empty()) {
+    return unexpected(std::make_error_code(std::errc::resource_unavailable_try_again));
+  }
+  // RFC 9293 §3.8.5 and RFC 6093 §4: the urgent pointer names the octet after the urgent
+  // data, here the end of this write.
+  if (urgent && n > 0) snd_up_ = sndbuf_.end_offset();
+  return n;
+}
+
+size_t Connection::recv(wire::MutableBytes out, Instant now) {
+  last_now_ = now;
+  const size_t n = rcvbuf_.read(out);
+  if (n > 0) maybe_window_update();
+  return n;
+}
+
+std::optional<uint64_t> Connection::urgent_mark() const {
+  if (!rcv_up_ || *rcv_up_ <= rcvbuf_.read_offset()) return std::nullopt;
+  return *rcv_up_ - rcvbuf_.read_offset();
+}
+
+std::error_code Connection::close(Instant now) {
+  last_now_ = now;
+  switch (state_) {
+    case State::kClosed:
+      return std::make_error_code(std::errc::not_connected);
+    case State::kListen:
+    case State::kSynSent:
+      // §3.10.4: delete the TCB; in SYN-SENT queued SENDs get "closing" errors.
+      close_connection("close() before the connection was established");
+      return {};
+    case State::kSynRcvd:
+      // §3.10.4: FIN after ESTABLISHED is reached (our SYN may not be acknowledged yet).
+      fin_queued_ = true;
+      return {};
+    case State::kEstablished:
+      fin_queued_ = true;
+      set_state(State::kFinWait1, "close(): FIN queued after the data");
+      return {};
+    case State::kCloseWait:
+      fin_queued_ = true;
+      set_state(State::kLastAck, "close() after the peer's FIN");
+      return {};
+    default:
+      return {};  // already closing: CLOSE is idempotent here
+  }
+}
+
+void Connection::abort(Instant now) {
+  last_now_ = now;
+  switch (state_) {
+    case State::kSynRcvd:
+    case State::kEstablished:
+    case State::kFinWait1:
+    case State::kFinWait2:
+    case State::kCloseWait:
+      // §3.10.5: "Send a reset segment: <SEQ=SND.NXT><CTL=RST>".
+      queue_rst(snd_max_, std::nullopt);
+      break;
+    default:
+      break;
+  }
+  close_connection("abort()");
+}
+
+void Connection::set_keepalive(const KeepaliveConfig& k, Instant now) {
+  cfg_.keepalive = k;
+  if (k.enabled && is_synchronized(state_)) {
+    restart_keepalive(now);
+  } else {
+    timers_.cancel(Timer::kKeepalive);
+  }
+}
+
+ConnectionStatus Connection::status() const {
+  return ConnectionStatus{
+      .state = state_,
+      .tuple = tuple_,
+      .recv_queue = rcvbuf_.readable(),
+      .send_queue = sndbuf_.size(),
+      .snd_wnd = snd_wnd_,
+      .rcv_wnd = before(rcv_nxt_, rcv_adv_) ? (rcv_adv_ - rcv_nxt_).value() : 0,
+      .snd_mss = effective_mss(),
+      .snd_wscale = snd_wscale_,
+      .rcv_wscale = rcv_wscale_,
+      .timestamps = ts_ok_,
+      .sack = sack_ok_,
+      .srtt = rtt_.srtt(),
+      .rttvar = rtt_.rttvar(),
+      .rto = rtt_.rto(),
+      .stats = stats_,
+  };
+}
+
+// --- SEGMENT ARRIVES (RFC 9293 §3.10.7) -------------------------------------------------
+
+void Connection::on_segment(const TcpRepr& seg, const Endpoint& from, Instant now) {
+  last_now_ = now;
+  ++stats_.segments_in;
+  switch (state_) {
+    case State::kClosed:
+      segment_in_closed(seg);
+      return;
+    case State::kListen:
+      segment_in_listen(seg, from, now);
+      return;
+    case State::kSynSent:
+      segment_in_syn_sent(seg, now);
+      return;
+    default:
+      segment_in_synchronized(seg, now);
+      return;
+  }
+}
+
+// §3.10.7.1: "all data in the incoming segment is discarded ... An incoming segment
+// containing a RST is discarded. An incoming segment not containing a RST causes a RST to
+// be sent in response."
+void Connection::segment_in_closed(const TcpRepr& seg) {
+  if (auto rst = reset_for(seg)) queue_rst(rst->seq, rst->ack);
+}
+
+// §3.10.7.2 LISTEN.
+void Connection::segment_in_listen(const TcpRepr& seg, const Endpoint& from, Instant now) {
+  // First, check for a RST: "An incoming RST segment could not be valid since it could not
+  // have been sent in response to anything sent by this incarnation. Ignore it."
+  if (seg.flags.rst()) return;
+  // Second, check for an ACK: "Any acknowledgment is bad if it arrives on a connection
+  // still in the LISTEN state. An acceptable reset segment should be formed ...
+  // <SEQ=SEG.ACK><CTL=RST>".
+  if (seg.ack) {
+    tuple_.remote = from;  // the reset goes back to the sender
+    queue_rst(*seg.ack, std::nullopt);
+    return;
+  }
+  // Third, check for a SYN. (Anything else: "drop the segment and return".)
+  if (!seg.flags.syn()) return;
+  tuple_.remote = from;
+  irs_ = seg.seq;
+  rcv_nxt_ = seg.seq + SeqLen(1);
+  iss_ = isn_source_ ? isn_source_(tuple_, now) : SeqNum(0);
+  snd_una_ = snd_nxt_ = snd_max_ = iss_;
+  ts_offset_ = iss_.value() * 2654435761u;
+  offered_rcv_wscale_ = cfg_.window_scaling ? window_scale_for(rcvbuf_.capacity()) : 0;
+  accept_syn_options(seg.options, now);
+  // RFC 7323 §2.2: the window in a SYN is never scaled.
+  snd_wnd_ = seg.window;
+  max_snd_wnd_ = snd_wnd_;
+  snd_wl1_ = seg.seq;
+  set_state(State::kSynRcvd, "SYN received");
+  syn_pending_ = true;
+  // Data or FIN on the SYN is not acknowledged by our SYN-ACK (which acks SEG.SEQ + 1 only),
+  // so the peer sends it again once the connection is synchronized.
+}
+
+void Connection::accept_syn_options(const wire::TcpOptions& o, Instant now) {
+  // RFC 9293 §3.7.1: without an MSS option the peer can take 536 octets.
+  peer_mss_ = o.mss.value_or(536);
+  if (peer_mss_ == 0) peer_mss_ = 536;
+  // RFC 7323 §2.2: scaling is in effect only if both SYNs carried the option; in our
+  // SYN-ACK we send it only if the peer's SYN did (accept_syn_options runs before it).
+  ws_ok_ = cfg_.window_scaling && o.window_scale.has_value();
+  snd_wscale_ = ws_ok_ ? std::min(*o.window_scale, kMaxWindowScale) : 0;  // §2.3: clamp to 14
+  rcv_wscale_ = ws_ok_ ? offered_rcv_wscale_ : 0;
+  // RFC 7323 §3.2: timestamps in use only if both SYNs carried them.
+  ts_ok_ = cfg_.timestamps && o.timestamps.has_value();
+  if (ts_ok_) {
+    ts_recent_ = o.timestamps->value;
+    ts_recent_time_ = now;
+  }
+  // RFC 2018 §2: SACK-permitted in both SYNs.
+  sack_ok_ = cfg_.sack && o.sack_permitted;
+}
+
+// §3.10.7.3 SYN-SENT.
+void Connection::segment_in_syn_sent(const TcpRepr& seg, Instant now) {
+  // First, check the ACK bit.
+  if (seg.ack) {
+    // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless the RST bit is set, if
+    // so drop the segment and return) <SEQ=SEG.ACK><CTL=RST> and discard the segment."
+    // This is the answer to an old duplicate SYN-ACK: the reason the handshake has three
+    // steps.
+    if (before_eq(*seg.ack, iss_) || after(*seg.ack, snd_max_)) {
+      if (!seg.flags.rst()) queue_rst(*seg.ack, std::nullopt);
+      return;
+    }
+  }
+  // Second, check the RST bit.
+  if (seg.flags.rst()) {
+    // "If the ACK was acceptable, then signal to the user 'error: connection reset', drop
+    // the segment, enter CLOSED state ... Otherwise (no ACK), drop the segment and return."
+    // RFC 5961 §3.2 adds nothing here: an acceptable ACK already proves the RST is genuine.
+    if (seg.ack)
+      fail(std::make_error_code(std::errc::connection_refused),
+           "RST received (connection refused)");
+    return;
+  }
+  // Third (security) does not apply. Fourth, check the SYN bit.
+  if (!seg.flags.syn()) return;  // fifth: "drop the segment and return"
+  irs_ = seg.seq;
+  rcv_nxt_ = seg.seq + SeqLen(1);
+  accept_syn_options(seg.options, now);
+  if (!ws_ok_) rcv_wscale_ = 0;
+  // The window we advertised in our SYN (unscaled) is the edge we promised so far.
+  rcv_adv_ = rcv_nxt_ + SeqLen(std::min<uint32_t>(static_cast<uint32_t>(rcvbuf_.free_window()),
+                                                  kMaxUnscaledWindow));
+  if (seg.ack) {
+    acknowledge(*seg.ack, seg, now);  // our SYN is acknowledged
+  }
+  if (after(snd_una_, iss_)) {
+    // "If SND.UNA > ISS (our SYN has been ACKed), change the connection state to
+    // ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> and send it."
+    snd_wnd_ = seg.window;  // RFC 7323 §2.2: not scaled in a SYN
+    max_snd_wnd_ = snd_wnd_;
+    snd_wl1_ = seg.seq;
+    snd_wl2_ = *seg.ack;
+    rtt_.on_handshake_complete();
+    set_state(State::kEstablished, "SYN-ACK received");
+    ack_pending_ = true;
+    restart_keepalive(now);
+    // "If there are other controls or text in the segment, then continue processing at
+    // the sixth step below where the URG bit is checked."
+    if (!seg.payload.empty() || seg.flags.fin() || seg.urgent) {
+      process_urgent(seg);
+      process_text(seg, now);
+    }
+    return;
+  }
+  // "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment <SEQ=ISS><ACK=RCV.NXT>
+  // <CTL=SYN,ACK> and send it" — simultaneous open. "Set the variables: SND.WND <- SEG.WND,
+  // SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK".
+  snd_wnd_ = seg.window;
+  max_snd_wnd_ = snd_wnd_;
+  snd_wl1_ = seg.seq;
+  set_state(State::kSynRcvd, "SYN received in SYN_SENT (simultaneous open)");
+  syn_pending_ = true;
+  timers_.cancel(Timer::kRetransmit);
+  retries_ = 0;
+}
+
+// §3.10.7.4: SYN-RECEIVED and every state after it.
+void Connection::segment_in_synchronized(const TcpRepr& seg, Instant now) {
+  // A retransmitted SYN in SYN_RCVD means our SYN-ACK was lost: send it again rather than
+  // the bare ACK the sequence check would produce (which a peer in SYN_SENT ignores).
+  if (state_ == State::kSynRcvd && seg.flags.syn() && !seg.ack && seg.seq == irs_) {
+    syn_pending_ = true;
+    return;
+  }
+  // TIME-WAIT: "The only thing that can arrive in this state is a retransmission of the
+  // remote FIN. Acknowledge it, and restart the 2 MSL timeout."
+  if (state_ == State::kTimeWait && seg.flags.fin() && !seg.flags.rst() &&
+      seg.seq + seg.segment_len() == rcv_nxt_) {
+    timers_.set(Timer::kTimeWait, now + cfg_.msl * 2);
+    ack_pending_ = true;
+    return;
+  }
+  // First, check the sequence number (RFC 7323 §5.3 PAWS comes before it).
+  if (!check_paws(seg, now)) return;
+  drop_text_ = false;
+  if (!check_sequence(seg)) return;
+  update_ts_recent(seg, now);
+  restart_keepalive(now);
+  // Second, check the RST bit.
+  if (seg.flags.rst()) {
+    check_rst(seg, now);
+    return;
+  }
+  // Third: security and precedence do not apply. Fourth, check the SYN bit.
+  if (seg.flags.syn()) {
+    check_syn(seg, now);
+    return;
+  }
+  // Fifth, check the ACK field: "if the ACK bit is off, drop the segment and return".
+  if (!seg.ack) return;
+  // RFC 7323 §3.2: once negotiated, "If a non-<RST> segment is received without a TSopt,
+  // a TCP SHOULD silently drop the segment."
+  if (ts_ok_ && !seg.options.timestamps) return;
+  if (!check_ack(seg, now)) return;
+  // Sixth, check the URG bit; seventh, process the segment text; eighth, check the FIN bit.
+  process_urgent(seg);
+  process_text(seg, now);
+}
+
+bool Connection::check_paws(const TcpRepr& seg, Instant now) {
+  // RFC 7323 §5.3 R1: a segment whose TSval is older than TS.Recent is an old duplicate,
+  // "not acceptable": send an ACK in reply (unless it is a RST) and drop it. §5.5: after
+  // 24 days of idleness TS.Recent is no longer valid.
+  if (!ts_ok_ || !seg.options.timestamps || seg.flags.rst()) return true;
+  if (!ts_before(seg.options.timestamps->value, ts_recent_)) return true;
+  if (now - ts_recent_time_ > kPawsIdle) return true;
+  ++stats_.paws_rejected;
+  schedule_ack(true);
+  return false;
+}
+
+bool Connection::check_sequence(const TcpRepr& seg) {
+  const uint32_t seg_len = seg.segment_len().value();
+  const uint32_t rcv_wnd = before(rcv_nxt_, rcv_adv_) ? (rcv_adv_ - rcv_nxt_).value() : 0;
+  // The four cases of §3.10.7.4 "first, check sequence number".
+  bool acceptable;
+  if (seg_len == 0) {
+    acceptable =
+        rcv_wnd == 0 ? seg.seq == rcv_nxt_ : wire::in_window(seg.seq, rcv_nxt_, SeqLen(rcv_wnd));
+  } else if (rcv_wnd == 0) {
+    acceptable = false;
+  } else {
+    acceptable = wire::in_window(seg.seq, rcv_nxt_, SeqLen(rcv_wnd)) ||
+                 wire::in_window(seg.seq + SeqLen(seg_len - 1), rcv_nxt_, SeqLen(rcv_wnd));
+  }
+  if (acceptable) return true;
+  // "If the RCV.WND is zero, no segments will be acceptable, but special allowance should
+  // be made to accept valid ACKs, URGs, and RSTs": a zero-window probe at RCV.NXT is
+  // processed without its text (and answered with an ACK showing the window).
+  if (rcv_wnd == 0 && seg.seq == rcv_nxt_) {
+    drop_text_ = true;
+    schedule_ack(true);
+    return true;
+  }
+  // "If an incoming segment is not acceptable, an acknowledgment should be sent in reply
+  // (unless the RST bit is set, if so drop the segment and return)".
+  ++stats_.dropped_out_of_window;
+  if (!seg.flags.rst()) schedule_ack(true);
+  return false;
+}
+
+void Connection::check_rst(const TcpRepr& seg, Instant now) {
+  // RFC 5961 §3.2: reset only if SEG.SEQ exactly matches RCV.NXT; an in-window RST that
+  // does not is answered with a challenge ACK (a genuine peer then sends an exact RST).
+  if (seg.seq != rcv_nxt_) {
+    send_challenge_ack(now);
+    return;
+  }
+  switch (state_) {
+    case State::kSynRcvd:
+      if (passive_) {
+        // "If this connection was initiated with a passive OPEN, then return this connection
+        // to the LISTEN state and return." A connection made by a listener elsewhere (the
+        // stack's SYN queue) simply goes away.
+        if (isn_source_) {
+          return_to_listen("RST received in SYN_RCVD");
+        } else {
+          close_connection("RST received in SYN_RCVD");
+        }
+        return;
+      }
+      fail(std::make_error_code(std::errc::connection_refused),
+           "RST received (connection refused)");
+      return;
+    case State::kEstablished:
+    case State::kFinWait1:
+    case State::kFinWait2:
+    case State::kCloseWait:
+      fail(std::make_error_code(std::errc::connection_reset), "RST received");
+      return;
+    default:
+      // CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state, delete the TCB, and return".
+      // (RFC 1337's TIME-WAIT assassination hazard is why Linux offers tcp_rfc1337.)
+      close_connection("RST received");
+      return;
+  }
+}
+
+void Connection::check_syn(const TcpRepr& seg, Instant now) {
+  (void)seg;
+  // "If in SYN-RECEIVED state and the connection was initiated with a passive OPEN, then
+  // return this connection to the LISTEN state and return."
+  if (state_ == State::kSynRcvd && passive_) {
+    if (isn_source_) {
+      return_to_listen("SYN received in SYN_RCVD");
+    } else {
+      close_connection("SYN received in SYN_RCVD");
+    }
+    return;
+  }
+  // RFC 5961 §4.2: in synchronized states any SYN gets a challenge ACK, whatever its
+  // sequence number; a peer that really restarted answers it with a RST.
+  send_challenge_ack(now);
+}
+
+void Connection::return_to_listen(std::string_view cause) {
+  timers_.cancel_all();
+  syn_pending_ = ack_pending_ = false;
+  const Endpoint local = tuple_.local;
+  IsnSource isn = std::move(isn_source_);
+  const Config cfg = cfg_;
+  const EventQueue events = events_;
+  const ConnectionStats stats = stats_;
+  *this = Connection(cfg);
+  events_ = events;
+  stats_ = stats;
+  state_ = State::kSynRcvd;
+  tuple_ = FourTuple{local, {}};
+  isn_source_ = std::move(isn);
+  passive_ = true;
+  set_state(State::kListen, cause);
+}
+
+bool Connection::check_ack(const TcpRepr& seg, Instant now) {
+  const SeqNum ack = *seg.ack;
+  if (state_ == State::kSynRcvd) {
+    // "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state and continue
+    // processing with the variables below set to: SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ,
+    // SND.WL2 <- SEG.ACK. If the segment acknowledgment is not acceptable, form a reset
+    // segment <SEQ=SEG.ACK><CTL=RST> and send it."
+    if (!(before(snd_una_, ack) && before_eq(ack, snd_max_))) {
+      queue_rst(ack, std::nullopt);
+      return false;
+    }
+    snd_wnd_ = uint32_t{seg.window} << snd_wscale_;
+    max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+    snd_wl1_ = seg.seq;
+    snd_wl2_ = ack;
+    rtt_.on_handshake_complete();
+    set_state(State::kEstablished, "ACK of SYN-ACK received");
+    if (fin_queued_) set_state(State::kFinWait1, "close() queued in SYN_RCVD");
+  }
+  // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK, drop
+  // the segment, and return." RFC 5961 §5.2 also drops ACKs older than the largest window
+  // the peer has offered: (SND.UNA - MAX.SND.WND) =< SEG.ACK =< SND.NXT, answering with a
+  // (rate-limited) challenge ACK.
+  if (after(ack, snd_max_) || before(ack, snd_una_ - SeqLen(max_snd_wnd_))) {
+    send_challenge_ack(now);
+    return false;
+  }
+  if (after(ack, snd_una_)) acknowledge(ack, seg, now);
+  // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated."
+  if (before_eq(snd_una_, ack)) update_window(seg);
+
+  switch (state_) {
+    case State::kFinWait1:
+      // "In addition to the processing for the ESTABLISHED state, if the FIN segment is now
+      // acknowledged, then enter FIN-WAIT-2 and continue processing in that state."
+      if (fin_acked()) set_state(State::kFinWait2, "ACK of FIN received");
+      break;
+    case State::kClosing:
+      // "... if the ACK acknowledges our FIN, then enter the TIME-WAIT state".
+      if (fin_acked()) enter_time_wait(now, "ACK of FIN received");
+      break;
+    case State::kLastAck:
+      // "The only thing that can arrive in this state is an acknowledgment of our FIN. If
+      // our FIN is now acknowledged, delete the TCB, enter the CLOSED state, and return."
+      if (fin_acked()) {
+        close_connection("ACK of FIN received");
+        return false;
+      }
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+void Connection::acknowledge(SeqNum ack, const TcpRepr& seg, Instant now) {
+  // RTT measurement: from the echoed timestamp (RFC 7323 §4.1, valid even for
+  // retransmissions) or from the one timed segment (RFC 6298 §3, Karn's rule: the timed
+  // segment is forgotten whenever anything is retransmitted).
+  if (ts_ok_ && seg.options.timestamps && seg.options.timestamps->echo_reply != 0) {
+    const uint32_t elapsed_ms = ts_now(now) - seg.options.timestamps->echo_reply;
+    if (elapsed_ms < 0x7fffffff) rtt_.on_sample(Duration::millis(elapsed_ms));
+    rtt_probe_.reset();
+  } else if (rtt_probe_ && after_eq(ack, rtt_probe_->seq)) {
+    rtt_.on_sample(now - rtt_probe_->sent);
+    rtt_probe_.reset();
+  }
+  snd_una_ = ack;
+  if (before(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // after go-back-N
+  if (snd_up_ && send_offset(snd_una_) >= *snd_up_) snd_up_.reset();
+  // The SYN occupies ISS and the FIN the number after the data; neither is in the buffer.
+  size_t freed = 0;
+  if (after(snd_una_, iss_))
+    freed = sndbuf_.acknowledge(std::min(send_offset(snd_una_), sndbuf_.end_offset()));
+  retries_ = 0;
+  persist_backoff_ = 0;
+  // RFC 6298 §5.2: all outstanding data acknowledged -> stop the timer; §5.3: new data
+  // acknowledged -> restart it.
+  if (snd_una_ == snd_max_) {
+    timers_.cancel(Timer::kRetransmit);
+    timers_.cancel(Timer::kUserTimeout);
+  } else {
+    arm_retransmit(now);
+    if (cfg_.user_timeout) timers_.set(Timer::kUserTimeout, now + *cfg_.user_timeout);
+  }
+  if (freed > 0 && can_send()) {
+    notify(EventKind::kWritable, "ACK");
+  }
+}
+
+void Connection::update_window(const TcpRepr& seg) {
+  const SeqNum ack = *seg.ack;
+  // §3.10.7.4: "If (SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK)), set
+  // SND.WND <- SEG.WND, set SND.WL1 <- SEG.SEQ, and set SND.WL2 <- SEG.ACK." — so an old
+  // reordered segment cannot roll the window back.
+  if (!(before(snd_wl1_, seg.seq) || (snd_wl1_ == seg.seq && before_eq(snd_wl2_, ack)))) return;
+  const bool was_zero = snd_wnd_ == 0;
+  snd_wnd_ = uint32_t{seg.window} << snd_wscale_;  // RFC 7323 §2.3
+  max_snd_wnd_ = std::max(max_snd_wnd_, snd_wnd_);
+  snd_wl1_ = seg.seq;
+  snd_wl2_ = ack;
+  if (was_zero && snd_wnd_ > 0) {
+    // The window opened: persisting is over. Bytes sent as probes that the peer did not
+    // take are sent again from SND.UNA.
+    timers_.cancel(Timer::kPersist);
+    persist_backoff_ = 0;
+    snd_nxt_ = snd_una_;
+  }
+}
+
+void Connection::update_ts_recent(const TcpRepr& seg, Instant now) {
+  // RFC 7323 §4.3 (2): "If SEG.TSval >= TS.Recent and SEG.SEQ =< Last.ACK.sent, then
+  // SEG.TSval is copied to TS.Recent" — only a segment that fills the left edge counts.
+  if (!ts_ok_ || !seg.options.timestamps) return;
+  const uint32_t tsval = seg.options.timestamps->value;
+  if (!ts_before(tsval, ts_recent_) && before_eq(seg.seq, last_ack_sent_)) {
+    ts_recent_ = tsval;
+    ts_recent_time_ = now;
+  }
+}
+
+// Sixth, check the URG bit.
+void Connection::process_urgent(const TcpRepr& seg) {
+  if (!seg.urgent || *seg.urgent == 0) return;
+  if (state_ != State::kEstablished && state_ != State::kFinWait1 && state_ != State::kFinWait2) {
+    return;  // "This should not occur since a FIN has been received from the remote side."
+  }
+  // "RCV.UP <- max(RCV.UP,SEG.UP)"; the pointer names the octet after the urgent data
+  // (RFC 9293 §3.8.5, RFC 6093 §4), and the data stays in the stream (RFC 6093 §5).
+  const SeqNum text_start = seg.seq + SeqLen(seg.flags.syn() ? 1 : 0);
+  const uint64_t up = recv_offset(text_start) + *seg.urgent;
+  if (!rcv_up_ || up > *rcv_up_) rcv_up_ = up;
+}
+
+// Seventh, process the segment text; then the eighth step, the FIN, once it is in order.
+void Connection::process_text(const TcpRepr& seg, Instant now) {
+  const bool receiving =
+      state_ == State::kEstablished || state_ == State::kFinWait1 || state_ == State::kFinWait2;
+  if (!receiving || drop_text_) return;  // after a FIN: "ignore the segment text"
+  const SeqNum text_start = seg.seq + SeqLen(seg.flags.syn() ? 1 : 0);
+  const uint64_t offset = recv_offset(text_start);
+  if (!seg.payload.empty()) {
+    const bool out_of_order = after(text_start, rcv_nxt_);
+    const bool had_hole = rcvbuf_.has_out_of_order();
+    const auto result = rcvbuf_.insert(offset, seg.payload);
+    if (result.advanced > 0) {
+      rcv_nxt_ = rcv_nxt_ + SeqLen(static_cast<uint32_t>(result.advanced));
+      stats_.bytes_in += result.advanced;
+      notify(EventKind::kReadable, "data");
+    }
+    // RFC 5681 §4.2 / RFC 9293 §3.8.6.3: out-of-order data and data that fills a hole are
+    // acknowledged at once (the duplicate ACKs drive the sender's fast retransmit); in-order
+    // data at least every second full-sized segment, or when the delayed-ACK timer fires.
+    const bool two_full_segments = (rcv_nxt_ - last_ack_sent_).value() >= 2u * uint32_t{cfg_.mss};
+    schedule_ack(out_of_order || had_hole || result.advanced == 0 || two_full_segments);
+  }
+  if (seg.flags.fin()) {
+    const uint64_t fin_offset = offset + seg.payload.size();
+    // Only a FIN whose preceding data all fits in the buffer can be recorded.
+    if (fin_offset <= rcvbuf_.read_offset() + rcvbuf_.capacity()) fin_offset_ = fin_offset;
+    if (!fin_offset_ || rcvbuf_.next_expected() != *fin_offset_) schedule_ack(true);
+  }
+  if (fin_offset_ && !fin_received_ && rcvbuf_.next_expected() == *fin_offset_) process_fin(now);
+}
+
+// Eighth, check the FIN bit (called once the FIN is in order).
+void Connection::process_fin(Instant now) {
+  fin_received_ = true;
+  rcv_nxt_ = rcv_nxt_ + SeqLen(1);  // "advance RCV.NXT over the FIN"
+  notify(EventKind::kPeerClosed, "FIN");
+  switch (state_) {
+    case State::kSynRcvd:
+    case State::kEstablished:
+      set_state(State::kCloseWait, "FIN received");
+      // The ACK of the FIN waits for the delayed-ACK timer, so that a FIN of ours sent
+      // within that time carries it: the three-segment close.
+      schedule_ack(false);
+      break;
+    case State::kFinWait1:
+      // "If our FIN has been ACKed (perhaps in this segment), then enter TIME-WAIT ...
+      // otherwise, enter the CLOSING state."
+      if (fin_acked()) {
+        enter_time_wait(now, "FIN received");
+      } else {
+        set_state(State::kClosing, "FIN received (simultaneous close)");
+        schedule_ack(true);
+      }
+      break;
+    case State::kFinWait2:
+      enter_time_wait(now, "FIN received");
+      break;
+    default:
+      break;
+  }
+}
+
+uint64_t Connection::recv_offset(SeqNum s) const {
+  return wire::unwrap(s, irs_ + SeqLen(1), rcvbuf_.next_expected());
+}
+
+// --- Output -------------------------------------------------------------------------------
+
+uint32_t Connection::receive_window_to_advertise() {
+  const uint32_t free = static_cast<uint32_t>(
+      std::min<size_t>(rcvbuf_.free_window(), size_t{kMaxUnscaledWindow} << rcv_wscale_));
+  SeqNum right = rcv_nxt_ + SeqLen(free);
+  if (before(right, rcv_adv_)) {
+    // RFC 9293 §3.8.6: the right edge is never moved back (no shrinking).
+    right = rcv_adv_;
+  } else if (after(right, rcv_adv_) && after(rcv_adv_, rcv_nxt_)) {
+    // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: move the edge only by at least
+    // min(RCV.BUFF / 2, Eff.snd.MSS).
+    const uint32_t threshold =
+        std::min<uint32_t>(static_cast<uint32_t>(rcvbuf_.capacity() / 2), cfg_.mss);
+    if ((right - rcv_adv_).value() < threshold) right = rcv_adv_;
+  }
+  return before(rcv_nxt_, right) ? (right - rcv_nxt_).value() : 0;
+}
+
+void Connection::maybe_window_update() {
+  if (state_ != State::kEstablished && state_ != State::kFinWait1 && state_ != State::kFinWait2) {
+    return;
+  }
+  // Reading opened the window: tell the peer at once when the edge moves by the SWS
+  // threshold (a sender stalled on a small or zero window is waiting for exactly this).
+  const SeqNum right = rcv_nxt_ + SeqLen(static_cast<uint32_t>(rcvbuf_.free_window()));
+  const uint32_t threshold =
+      std::min<uint32_t>(static_cast<uint32_t>(rcvbuf_.capacity() / 2), 2u * cfg_.mss);
+  if (after(right, rcv_adv_) && (right - rcv_adv_).value() >= threshold) ack_pending_ = true;
+}
+
+TcpRepr Connection::make_segment(SeqNum seq, uint16_t flags) {
+  TcpRepr seg;
+  seg.src_port = tuple_.local.port;
+  seg.dst_port = tuple_.remote.port;
+  seg.seq = seq;
+  seg.flags = TcpFlags(flags).without(TcpFlags::kAck | TcpFlags::kUrg);
+  if (flags & TcpFlags::kAck) seg.ack = rcv_nxt_;
+  if (ts_ok_) {
+    seg.options.timestamps = wire::TcpTimestamps{ts_now(last_now_), ts_recent_};
+  }
+  // RFC 2018 §4: SACK blocks in every ACK while out-of-order data is held, most recent first.
+  if (sack_ok_ && seg.ack && rcvbuf_.has_out_of_order()) {
+    const size_t max_blocks = ts_ok_ ? 3 : wire::kMaxSackBlocks;
+    for (const auto& r : rcvbuf_.sack_ranges(max_blocks)) {
+      seg.options.sack.push_back(wire::SackBlock{wire::wrap(r.begin, irs_ + SeqLen(1)),
+                                                 wire::wrap(r.end, irs_ + SeqLen(1))});
+    }
+  }
+  return seg;
+}
+
+void Connection::finish_segment(TcpRepr& seg) {
+  if (seg.ack) {
+    const uint32_t wnd = receive_window_to_advertise();
+    // RFC 7323 §2.2: windows in SYN segments are not scaled. Scaled windows are rounded up
+    // when that keeps the advertised edge where it was, so scaling never shrinks it.
+    uint32_t field;
+    if (seg.flags.syn()) {
+      field = std::min(wnd, kMaxUnscaledWindow);
+      rcv_adv_ = rcv_nxt_ + SeqLen(field);
+    } else {
+      const uint32_t unit = uint32_t{1} << rcv_wscale_;
+      const bool keep_edge = rcv_nxt_ + SeqLen(wnd) == rcv_adv_;
+      field = std::min((keep_edge ? wnd + unit - 1 : wnd) >> rcv_wscale_, kMaxUnscaledWindow);
+      const SeqNum edge = rcv_nxt_ + SeqLen(field << rcv_wscale_);
+      if (after(edge, rcv_adv_)) rcv_adv_ = edge;
+    }
+    seg.window = static_cast<uint16_t>(field);
+    last_ack_sent_ = rcv_nxt_;
+    ack_pending_ = false;
+    timers_.cancel(Timer::kDelayedAck);
+  }
+  ++stats_.segments_out;
+}
+
+std::optional<TcpRepr> Connection::poll_transmit(Instant now) {
+  last_now_ = now;
+  if (rst_pending_) {
+    TcpRepr rst;
+    rst.src_port = tuple_.local.port;
+    rst.dst_port = tuple_.remote.port;
+    rst.seq = rst_pending_->seq;
+    rst.ack = rst_pending_->ack;
+    rst.flags = TcpFlags(TcpFlags::kRst);
+    rst_pending_.reset();
+    ++stats_.segments_out;
+    return rst;
+  }
+  switch (state_) {
+    case State::kClosed:
+    case State::kListen:
+      return std::nullopt;
+    case State::kSynSent:
+    case State::kSynRcvd:
+      if (syn_pending_) return transmit_syn(now);
+      if (state_ == State::kSynSent || !ack_pending_) return std::nullopt;
+      break;
+    default:
+      break;
+  }
+  if (state_ != State::kSynRcvd) {
+    if (probe_pending_) return transmit_probe(now);
+    if (keepalive_pending_) {
+      // RFC 1122 §4.2.3.6: a probe the peer must answer: <SEQ=SND.UNA-1>, no data.
+      keepalive_pending_ = false;
+      TcpRepr seg = make_segment(snd_una_ - SeqLen(1), TcpFlags::kAck);
+      finish_segment(seg);
+      return seg;
+    }
+    if (auto seg = transmit_data(now)) return seg;
+  }
+  if (ack_pending_) {
+    // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+    TcpRepr seg = make_segment(snd_nxt_, TcpFlags::kAck);
+    finish_segment(seg);
+    return seg;
+  }
+  return std::nullopt;
+}
+
+std::optional<TcpRepr> Connection::transmit_syn(Instant now) {
+  syn_pending_ = false;
+  const bool syn_ack = state_ == State::kSynRcvd;
+  TcpRepr seg = make_segment(iss_, syn_ack ? (TcpFlags::kSyn | TcpFlags::kAck) : TcpFlags::kSyn);
+  seg.options.sack.clear();
+  seg.options.mss = cfg_.mss;
+  // In a SYN we offer what is configured; in a SYN-ACK we answer only what the SYN offered.
+  if (syn_ack ? ws_ok_ : cfg_.window_scaling) seg.options.window_scale = offered_rcv_wscale_;
+  seg.options.sack_permitted = syn_ack ? sack_ok_ : cfg_.sack;
+  if (syn_ack ? ts_ok_ : cfg_.timestamps) {
+    seg.options.timestamps = wire::TcpTimestamps{ts_now(now), syn_ack ? ts_recent_ : 0};
+  }
+  if (syn_ack) {
+    finish_segment(seg);
+  } else {
+    seg.window = static_cast<uint16_t>(std::min<size_t>(rcvbuf_.free_window(), kMaxUnscaledWindow));
+    ++stats_.segments_out;
+  }
+  const bool retransmission = after(snd_max_, iss_);
+  if (retransmission) {
+    ++stats_.retransmitted_segments;
+  } else if (!ts_ok_) {
+    rtt_probe_ = RttProbe{iss_ + SeqLen(1), now};
+  }
+  snd_nxt_ = iss_ + SeqLen(1);
+  if (after(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
+  if (!timers_.is_armed(Timer::kRetransmit)) arm_retransmit(now);
+  return seg;
+}
+
+std::optional<TcpRepr> Connection::transmit_probe(Instant now) {
+  // RFC 9293 §3.8.6.1: probe a zero window with one octet of new data (or retransmit the one
+  // already sent as a probe), so the peer's answer carries its current window.
+  probe_pending_ = false;
+  if (sndbuf_.empty()) return std::nullopt;
+  TcpRepr seg = make_segment(snd_una_, TcpFlags::kAck);
+  const size_t n = sndbuf_.copy_out(send_offset(snd_una_), wire::MutableBytes(scratch_.data(), 1));
+  if (n == 0) return std::nullopt;
+  seg.payload = wire::Bytes(scratch_.data(), 1);
+  const SeqNum end = snd_una_ + SeqLen(1);
+  if (after(snd_max_, snd_una_)) {
+    ++stats_.retransmitted_segments;
+    ++stats_.retransmitted_bytes;
+  }
+  if (before(snd_nxt_, end)) snd_nxt_ = end;
+  if (before(snd_max_, end)) snd_max_ = end;
+  stats_.bytes_out += 1;
+  (void)now;
+  finish_segment(seg);
+  return seg;
+}
+
+std::optional<TcpRepr> Connection::transmit_data(Instant now) {
+  switch (state_) {
+    case State::kEstablished:
+    case State::kCloseWait:
+    case State::kFinWait1:
+    case State::kClosing:
+    case State::kLastAck:
+      break;
+    default:
+      return std::nullopt;
+  }
+  const uint64_t data_end = sndbuf_.end_offset();
+  if (fin_queued_ && !before(snd_nxt_, fin_seq() + SeqLen(1))) return std::nullopt;  // all sent
+  const uint64_t next = send_offset(snd_nxt_);
+  const uint64_t unsent = data_end - std::min(next, data_end);
+
+  TcpRepr seg = make_segment(snd_nxt_, TcpFlags::kAck);
+  const size_t options_len = seg.options.size();
+  const size_t max_payload = effective_mss() > options_len ? effective_mss() - options_len : 1;
+  const SeqNum window_end = snd_una_ + SeqLen(snd_wnd_);
+  const uint64_t usable = after(window_end, snd_nxt_) ? (window_end - snd_nxt_).value() : 0;
+  const size_t len = static_cast<size_t>(std::min<uint64_t>({unsent, usable, max_payload}));
+  const bool send_fin = fin_queued_ && next + len == data_end;
+  const bool retransmission = before(snd_nxt_, snd_max_);
+
+  if (len == 0 && !send_fin) {
+    if (unsent > 0 && snd_wnd_ == 0 && !timers_.is_armed(Timer::kRetransmit) &&
+        !timers_.is_armed(Timer::kPersist)) {
+      arm_persist(now);
+    }
+    return std::nullopt;
+  }
+  if (!retransmission && !force_send_ && !send_fin && len < max_payload) {
+    if (len < unsent) {
+      // RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited segment smaller than a
+      // full one goes only if it is at least half the largest window the peer offered;
+      // otherwise wait for the window to open (the persist timer is the override).
+      if (len < max_snd_wnd_ / 2) {
+        if (snd_una_ == snd_max_ && !timers_.is_armed(Timer::kPersist)) arm_persist(now);
+        return std::nullopt;
+      }
+    } else if (!cfg_.nodelay && snd_una_ != snd_max_) {
+      // Nagle (RFC 1122 §4.2.3.4): while data is unacknowledged, hold a partial segment
+      // until the ACK arrives or a full segment's worth is queued.
+      return std::nullopt;
+    }
+  }
+  force_send_ = false;
+
+  uint16_t flags = TcpFlags::kAck;
+  if (len > 0 && next + len == data_end) flags |= TcpFlags::kPsh;  // the end of what was written
+  if (send_fin) flags |= TcpFlags::kFin;
+  seg.flags = TcpFlags(flags).without(TcpFlags::kAck);
+  if (len > 0) {
+    auto [first, second] = sndbuf_.peek(next, len);
+    if (second.empty()) {
+      seg.payload = first;
+    } else {
+      // The range wraps the ring: one copy into scratch, the rare case.
+      sndbuf_.copy_out(next, wire::MutableBytes(scratch_.data(), len));
+      seg.payload = wire::Bytes(scratch_.data(), len);
+    }
+  }
+  // RFC 9293 §3.8.5: the urgent pointer rides on every segment until the data before it is
+  // acknowledged; it is an offset from SEG.SEQ.
+  if (snd_up_ && *snd_up_ > next && *snd_up_ - next <= 0xffff) {
+    seg.urgent = static_cast<uint16_t>(*snd_up_ - next);
+  }
+
+  const SeqNum seq_end = snd_nxt_ + SeqLen(static_cast<uint32_t>(len + (send_fin ? 1 : 0)));
+  if (retransmission) {
+    ++stats_.retransmitted_segments;
+    stats_.retransmitted_bytes += len;
+  } else if (!ts_ok_ && !rtt_probe_) {
+    rtt_probe_ = RttProbe{seq_end, now};
+  }
+  stats_.bytes_out += len;
+  snd_nxt_ = seq_end;
+  if (after(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
+  timers_.cancel(Timer::kPersist);
+  if (!timers_.is_armed(Timer::kRetransmit)) arm_retransmit(now);
+  if (cfg_.user_timeout && !timers_.is_armed(Timer::kUserTimeout)) {
+    timers_.set(Timer::kUserTimeout, now + *cfg_.user_timeout);
+  }
+  finish_segment(seg);
+  return seg;
+}
+
+void Connection::arm_retransmit(Instant now) {
+  timers_.set(Timer::kRetransmit, now + rtt_.rto());
+}
+
+void Connection::arm_persist(Instant now) {
+  // The persist interval backs off like the RTO (RFC 1122 §4.2.2.17), capped at max_rto.
+  Duration interval = rtt_.rto();
+  for (uint8_t i = 0; i < persist_backoff_ && interval < rtt_.config().max_rto; ++i) {
+    interval = interval * 2;
+  }
+  timers_.set(Timer::kPersist, now + std::min(interval, rtt_.config().max_rto));
+}
+
+// --- Timeouts (RFC 9293 §3.10.8) -------------------------------------------------------
+
+void Connection::on_timeout(Instant now) {
+  last_now_ = now;
+  for (Timer timer : timers_.take_expired(now)) {
+    if (state_ == State::kClosed) return;
+    switch (timer) {
+      case Timer::kUserTimeout:
+        // "flush all queues, signal the user 'error: connection aborted due to user
+        // timeout' ... enter the CLOSED state".
+        fail(std::make_error_code(std::errc::timed_out), "user timeout");
+        return;
+      case Timer::kTimeWait:
+        close_connection("2MSL timeout in TIME_WAIT");
+        return;
+      case Timer::kRetransmit:
+        on_retransmit_timeout(now);
+        break;
+      case Timer::kPersist:
+        on_persist_timeout(now);
+        break;
+      case Timer::kKeepalive:
+        on_keepalive_timeout(now);
+        break;
+      case Timer::kDelayedAck:
+        ack_pending_ = true;
+        break;
+      case Timer::kCount:
+        break;
+    }
+  }
+}
+
+void Connection::on_retransmit_timeout(Instant now) {
+  ++stats_.timeouts;
+  const uint8_t limit = state_ == State::kSynSent   ? cfg_.syn_retries
+                        : state_ == State::kSynRcvd ? cfg_.synack_retries
+                                                    : cfg_.max_retransmits;
+  if (retries_ >= limit) {
+    // RFC 1122 §4.2.3.5 R2 (RFC 9293 §3.8.3): give up and report ETIMEDOUT. A half-open
+    // connection made by a listener has no user to tell: it just goes away.
+    if (state_ == State::kSynRcvd && passive_) {
+      close_connection("SYN-ACK retransmission limit");
+    } else {
+      fail(std::make_error_code(std::errc::timed_out), "retransmission limit reached");
+    }
+    return;
+  }
+  ++retries_;
+  rtt_.on_timeout();   // RFC 6298 §5.5: back off the timer
+  rtt_probe_.reset();  // Karn: the timed segment is about to be retransmitted
+  if (state_ == State::kSynSent || state_ == State::kSynRcvd) {
+    syn_pending_ = true;
+  } else if (snd_wnd_ == 0) {
+    // The peer closed its window with data in flight: that is persisting, not loss.
+    retries_ = 0;
+    snd_nxt_ = snd_una_;
+    arm_persist(now);
+    return;
+  } else {
+    // RFC 6298 §5.4: retransmit the earliest unacknowledged segment; go-back-N resends what
+    // follows as the window allows (RFC 5681 §3.1 leaves recovery after an RTO to that).
+    snd_nxt_ = snd_una_;
+  }
+  arm_retransmit(now);
+}
+
+void Connection::on_persist_timeout(Instant now) {
+  if (snd_wnd_ == 0) {
+    probe_pending_ = true;
+    if (persist_backoff_ < 16) ++persist_backoff_;
+  } else {
+    force_send_ = true;  // the SWS override timeout: send what the window allows
+  }
+  if (!sndbuf_.empty()) arm_persist(now);
+}
+
+void Connection::on_keepalive_timeout(Instant now) {
+  const bool idle_state =
+      state_ == State::kEstablished || state_ == State::kCloseWait || state_ == State::kFinWait2;
+  if (!cfg_.keepalive.enabled || !idle_state) return;
+  if (snd_una_ != snd_max_) {
+    // Data is outstanding: the retransmission timer watches the peer.
+    timers_.set(Timer::kKeepalive, now + cfg_.keepalive.idle);
+    return;
+  }
+  if (keepalive_probes_ >= cfg_.keepalive.probes) {
+    fail(std::make_error_code(std::errc::timed_out), "keep-alive timeout");
+    return;
+  }
+  ++keepalive_probes_;
+  keepalive_pending_ = true;
+  timers_.set(Timer::kKeepalive, now + cfg_.keepalive.interval);
+}
+
+}  // namespace synack::tcp
