@@ -172,7 +172,6 @@ void Connection::enter_time_wait(Instant now, std::string_view cause) {
   // RFC 9293 §3.10.7.4 eighth step: "Start the time-wait timer, turn off the other timers."
   timers_.cancel_all();
   timers_.set(Timer::kTimeWait, now + cfg_.msl * 2);
-  ack_pending_ = true;  // the peer's FIN is acknowledged at once: nothing will carry it later
 }
 
 void Connection::queue_rst(SeqNum seq, std::optional<SeqNum> ack) {
@@ -274,7 +273,10 @@ std::error_code Connection::close(Instant now) {
       close_connection("close() before the connection was established");
       return {};
     case State::kSynRcvd:
-      // §3.10.4: FIN after ESTABLISHED is reached (our SYN may not be acknowledged yet).
+      // §3.10.4 sends the FIN at once when nothing is queued. synack always waits for
+      // ESTABLISHED (the FIN then follows any data): until the peer acknowledges our SYN,
+      // a FIN would need SYN-ACK retransmission from FIN_WAIT_1, which only this corner
+      // would use. The peer sees the same close, one round trip later.
       fin_queued_ = true;
       return {};
     case State::kEstablished:
@@ -490,16 +492,27 @@ void Connection::segment_in_synchronized(const TcpRepr& seg, Instant now) {
     syn_pending_ = true;
     return;
   }
-  // TIME-WAIT: "The only thing that can arrive in this state is a retransmission of the
-  // remote FIN. Acknowledge it, and restart the 2 MSL timeout."
-  if (state_ == State::kTimeWait && seg.flags.fin() && !seg.flags.rst() &&
-      seg.seq + seg.segment_len() == rcv_nxt_) {
-    timers_.set(Timer::kTimeWait, now + cfg_.msl * 2);
-    ack_pending_ = true;
+  // Simultaneous open (§3.5 Figure 7): in SYN_RCVD after SYN_SENT, the peer's SYN-ACK
+  // repeats its SYN. Only the new parts are processed (§3.10.7.4 "first check sequence
+  // number"): the SYN is trimmed off and what remains — the ACK — completes the handshake.
+  if (state_ == State::kSynRcvd && !passive_ && seg.flags.syn() && seg.ack && !seg.flags.rst() &&
+      seg.seq == irs_) {
+    TcpRepr trimmed = seg;
+    trimmed.seq = irs_ + SeqLen(1);
+    trimmed.flags = seg.flags.without(TcpFlags::kSyn);
+    segment_in_synchronized(trimmed, now);
     return;
   }
   // First, check the sequence number (RFC 7323 §5.3 PAWS comes before it).
   if (!check_paws(seg, now)) return;
+  // TIME-WAIT: "The only thing that can arrive in this state is a retransmission of the
+  // remote FIN. Acknowledge it, and restart the 2 MSL timeout."
+  if (state_ == State::kTimeWait && seg.flags.fin() && !seg.flags.rst() &&
+      seg.seq + seg.segment_len() == rcv_nxt_ && (!ts_ok_ || seg.options.timestamps)) {
+    timers_.set(Timer::kTimeWait, now + cfg_.msl * 2);
+    ack_pending_ = true;
+    return;
+  }
   drop_text_ = false;
   if (!check_sequence(seg)) return;
   update_ts_recent(seg, now);
@@ -782,7 +795,7 @@ void Connection::process_text(const TcpRepr& seg, Instant now) {
   const uint64_t offset = recv_offset(text_start);
   if (!seg.payload.empty()) {
     const bool out_of_order = after(text_start, rcv_nxt_);
-    const bool had_hole = rcvbuf_.has_out_of_order();
+    const bool had_hole = rcvbuf_.has_out_of_order() || (fin_offset_ && !fin_received_);
     const auto result = rcvbuf_.insert(offset, seg.payload);
     if (result.advanced > 0) {
       rcv_nxt_ = rcv_nxt_ + SeqLen(static_cast<uint32_t>(result.advanced));
@@ -822,6 +835,7 @@ void Connection::process_fin(Instant now) {
       // otherwise, enter the CLOSING state."
       if (fin_acked()) {
         enter_time_wait(now, "FIN received");
+        ack_pending_ = true;  // acknowledge the FIN at once: nothing of ours will carry it
       } else {
         set_state(State::kClosing, "FIN received (simultaneous close)");
         schedule_ack(true);
@@ -829,6 +843,7 @@ void Connection::process_fin(Instant now) {
       break;
     case State::kFinWait2:
       enter_time_wait(now, "FIN received");
+      ack_pending_ = true;
       break;
     default:
       break;
@@ -1155,7 +1170,11 @@ void Connection::on_retransmit_timeout(Instant now) {
     // RFC 1122 §4.2.3.5 R2 (RFC 9293 §3.8.3): give up and report ETIMEDOUT. A half-open
     // connection made by a listener has no user to tell: it just goes away.
     if (state_ == State::kSynRcvd && passive_) {
-      close_connection("SYN-ACK retransmission limit");
+      if (isn_source_) {
+        return_to_listen("SYN-ACK retransmission limit");
+      } else {
+        close_connection("SYN-ACK retransmission limit");
+      }
     } else {
       fail(std::make_error_code(std::errc::timed_out), "retransmission limit reached");
     }
