@@ -15,8 +15,10 @@ std::optional<Ipv4Address> Ipv4Address::parse(std::string_view text) {
       if (p == end || *p != '.') return std::nullopt;
       ++p;
     }
-    // One to three decimal digits, no sign, no leading '+', value <= 255.
+    // One to three decimal digits, no sign, value <= 255, and no leading zero (as
+    // inet_pton: "010" would be octal 8 to inet_aton, so it is refused, not guessed).
     if (p == end || *p < '0' || *p > '9') return std::nullopt;
+    if (*p == '0' && p + 1 != end && p[1] >= '0' && p[1] <= '9') return std::nullopt;
     unsigned octet = 0;
     auto [next, ec] = std::from_chars(p, end, octet);
     if (ec != std::errc{} || octet > 255 || next - p > 3) return std::nullopt;

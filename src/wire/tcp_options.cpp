@@ -119,7 +119,10 @@ bool SackBlocks::operator==(const SackBlocks& o) const {
 
 bool UnknownTcpOptions::push_back(uint8_t kind, Bytes data) {
   const size_t need = 2 + data.size();
-  if (need > 255 || len_ + need > bytes_.size()) return false;
+  // EOL and NOP have no length byte: stored as TLVs they would emit a malformed area.
+  if (kind == tcp_option::kEol || kind == tcp_option::kNop || need > 255 ||
+      len_ + need > bytes_.size())
+    return false;
   store_u8(&bytes_[len_], kind);
   store_u8(&bytes_[size_t{len_} + 1], static_cast<uint8_t>(need));
   if (!data.empty()) std::memcpy(&bytes_[size_t{len_} + 2], data.data(), data.size());

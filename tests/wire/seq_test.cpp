@@ -390,3 +390,17 @@ TEST(SeqUnwrap, ExactTieGoesToTheCandidateInTheCheckpointsBlock) {
 
 }  // namespace
 }  // namespace synack::wire
+
+namespace synack::wire {
+namespace {
+
+TEST(SeqUnwrap, NoOverflowAtTheTopOfTheOffsetSpace) {
+  // Near 2^64 the next block does not exist: the candidate below is the only answer, and
+  // the arithmetic must not wrap around to small offsets.
+  EXPECT_EQ(unwrap(SeqNum(0xffffffffu), SeqNum(0), UINT64_MAX), UINT64_MAX);
+  EXPECT_EQ(unwrap(SeqNum(0), SeqNum(0), UINT64_MAX), UINT64_MAX - 0xffffffffu);
+  EXPECT_EQ(unwrap(SeqNum(5), SeqNum(0), UINT64_MAX - 10), UINT64_MAX - 0xffffffffu + 5);
+}
+
+}  // namespace
+}  // namespace synack::wire

@@ -516,5 +516,13 @@ TEST(TcpOptionsContainers, UnknownOptionsFitInFortyBytes) {
   EXPECT_NE(u, v);
 }
 
+TEST(TcpOptionsContainers, EolAndNopAreNotUnknownOptions) {
+  // They have no length byte: kept as (kind, length, data) they would emit a malformed area.
+  UnknownTcpOptions u;
+  EXPECT_FALSE(u.push_back(tcp_option::kEol, {}));
+  EXPECT_FALSE(u.push_back(tcp_option::kNop, {}));
+  EXPECT_TRUE(u.empty());
+}
+
 }  // namespace
 }  // namespace synack::wire

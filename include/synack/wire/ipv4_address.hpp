@@ -17,7 +17,8 @@ class Ipv4Address {
   static constexpr Ipv4Address from_octets(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
     return Ipv4Address((uint32_t{a} << 24) | (uint32_t{b} << 16) | (uint32_t{c} << 8) | d);
   }
-  // Dotted quad, exactly four decimal octets ("10.0.0.1"); nullopt for anything else.
+  // Dotted quad, exactly four decimal octets without leading zeros ("10.0.0.1", as
+  // inet_pton accepts); nullopt for anything else.
   static std::optional<Ipv4Address> parse(std::string_view text);
 
   constexpr uint32_t value() const { return v_; }

@@ -8,9 +8,10 @@
 
 namespace synack::wire {
 
+// Values start at 1: zero is "no error" for std::error_code.
 enum class ParseError : uint8_t {
   // IPv4 (RFC 791)
-  kIpv4Truncated,           // fewer than 20 bytes
+  kIpv4Truncated = 1,       // fewer than 20 bytes
   kIpv4BadVersion,          // version field is not 4
   kIpv4BadHeaderLength,     // IHL < 5, or the header is longer than the buffer
   kIpv4BadTotalLength,      // total length smaller than the header
@@ -34,7 +35,12 @@ enum class ParseError : uint8_t {
   kUdpTruncated,  // fewer than 8 bytes, or a length field beyond the datagram
 };
 
-inline constexpr size_t kParseErrorCount = static_cast<size_t>(ParseError::kUdpTruncated) + 1;
+inline constexpr size_t kParseErrorCount = static_cast<size_t>(ParseError::kUdpTruncated);
+
+// 0 .. kParseErrorCount - 1, for tables of counters indexed by error.
+constexpr size_t index_of(ParseError e) {
+  return static_cast<size_t>(e) - 1;
+}
 
 // "ipv4-bad-checksum", "tcp-option-overrun", ...
 std::string_view to_string(ParseError e);

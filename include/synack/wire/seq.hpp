@@ -90,12 +90,14 @@ constexpr SeqNum wrap(uint64_t offset, SeqNum zero) {
 constexpr uint64_t unwrap(SeqNum seq, SeqNum zero, uint64_t checkpoint) {
   constexpr uint64_t kSpan = uint64_t{1} << 32;
   const uint64_t low = (seq - zero).value();
-  // Candidate in the same 2^32 block as the checkpoint, then pick the nearest neighbour.
+  // Candidate in the same 2^32 block as the checkpoint, then the nearer neighbour block
+  // if that is closer. Distances are compared, never sums, so nothing overflows near 2^64.
   uint64_t candidate = (checkpoint & ~(kSpan - 1)) | low;
-  if (candidate + kSpan / 2 < checkpoint) {
-    candidate += kSpan;  // checkpoint is far above: the next block is closer
-  } else if (candidate > checkpoint + kSpan / 2 && candidate >= kSpan) {
-    candidate -= kSpan;  // candidate is far above: the previous block is closer
+  if (candidate < checkpoint && checkpoint - candidate > kSpan / 2 &&
+      candidate <= UINT64_MAX - kSpan) {
+    candidate += kSpan;  // the checkpoint is far above: the next block is closer
+  } else if (candidate > checkpoint && candidate - checkpoint > kSpan / 2 && candidate >= kSpan) {
+    candidate -= kSpan;  // the candidate is far above: the previous block is closer
   }
   return candidate;
 }
