@@ -384,6 +384,7 @@ void Connection::segment_in_listen(const TcpRepr& seg, const Endpoint& from, Ins
   tuple_.remote = from;
   irs_ = seg.seq;
   rcv_nxt_ = seg.seq + SeqLen(1);
+  rcv_adv_ = rcv_nxt_;  // nothing advertised yet: the SYN-ACK sets the first edge
   iss_ = isn_source_ ? isn_source_(tuple_, now) : SeqNum(0);
   snd_una_ = snd_nxt_ = snd_max_ = iss_;
   ts_offset_ = iss_.value() * 2654435761u;
@@ -863,12 +864,11 @@ uint32_t Connection::receive_window_to_advertise() {
   if (before(right, rcv_adv_)) {
     // RFC 9293 §3.8.6: the right edge is never moved back (no shrinking).
     right = rcv_adv_;
-  } else if (after(right, rcv_adv_) && after(rcv_adv_, rcv_nxt_)) {
+  } else if (after(right, rcv_adv_) && (right - rcv_adv_).value() < sws_threshold()) {
     // RFC 9293 §3.8.6.2.2 receiver SWS avoidance: move the edge only by at least
-    // min(RCV.BUFF / 2, Eff.snd.MSS).
-    const uint32_t threshold =
-        std::min<uint32_t>(static_cast<uint32_t>(rcvbuf_.capacity() / 2), cfg_.mss);
-    if ((right - rcv_adv_).value() < threshold) right = rcv_adv_;
+    // min(RCV.BUFF / 2, Eff.snd.MSS) — in particular a closed window stays closed until
+    // that much space is free.
+    right = rcv_adv_;
   }
   return before(rcv_nxt_, right) ? (right - rcv_nxt_).value() : 0;
 }
@@ -880,9 +880,11 @@ void Connection::maybe_window_update() {
   // Reading opened the window: tell the peer at once when the edge moves by the SWS
   // threshold (a sender stalled on a small or zero window is waiting for exactly this).
   const SeqNum right = rcv_nxt_ + SeqLen(static_cast<uint32_t>(rcvbuf_.free_window()));
-  const uint32_t threshold =
-      std::min<uint32_t>(static_cast<uint32_t>(rcvbuf_.capacity() / 2), 2u * cfg_.mss);
-  if (after(right, rcv_adv_) && (right - rcv_adv_).value() >= threshold) ack_pending_ = true;
+  if (after(right, rcv_adv_) && (right - rcv_adv_).value() >= sws_threshold()) ack_pending_ = true;
+}
+
+uint32_t Connection::sws_threshold() const {
+  return std::min<uint32_t>(static_cast<uint32_t>(rcvbuf_.capacity() / 2), effective_mss());
 }
 
 TcpRepr Connection::make_segment(SeqNum seq, uint16_t flags) {

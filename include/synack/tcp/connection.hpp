@@ -164,6 +164,7 @@ class Connection {
   // Sets the window and does the bookkeeping of a segment about to leave.
   void finish_segment(wire::TcpRepr& seg);
   uint32_t receive_window_to_advertise();
+  uint32_t sws_threshold() const;
   void arm_retransmit(Instant now);
   void arm_persist(Instant now);
   void on_retransmit_timeout(Instant now);
