@@ -86,11 +86,7 @@ std::optional<Event> EventQueue::pop() {
 }
 
 Connection::Connection(const Config& config)
-    : cfg_(config),
-      sndbuf_(config.send_buffer),
-      rcvbuf_(config.receive_buffer),
-      scratch_(size_t{config.mss} + wire::kTcpMaxOptionsLen),
-      rtt_(config.rtt) {}
+    : cfg_(config), sndbuf_(config.send_buffer), rcvbuf_(config.receive_buffer), rtt_(config.rtt) {}
 
 // --- Helpers ---------------------------------------------------------------------------
 
@@ -1013,6 +1009,7 @@ std::optional<TcpRepr> Connection::transmit_probe(Instant now) {
   probe_pending_ = false;
   if (sndbuf_.empty()) return std::nullopt;
   TcpRepr seg = make_segment(snd_una_, TcpFlags::kAck);
+  scratch_.resize(std::max<size_t>(scratch_.size(), 1));
   const size_t n = sndbuf_.copy_out(send_offset(snd_una_), wire::MutableBytes(scratch_.data(), 1));
   if (n == 0) return std::nullopt;
   seg.payload = wire::Bytes(scratch_.data(), 1);
@@ -1088,6 +1085,7 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now) {
       seg.payload = first;
     } else {
       // The range wraps the ring: one copy into scratch, the rare case.
+      scratch_.resize(std::max(scratch_.size(), len));
       sndbuf_.copy_out(next, wire::MutableBytes(scratch_.data(), len));
       seg.payload = wire::Bytes(scratch_.data(), len);
     }

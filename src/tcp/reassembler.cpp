@@ -54,7 +54,7 @@ bool OutOfOrderRanges::pop_front_if_begins_by(uint64_t offset, OffsetRange& out)
   return true;
 }
 
-Reassembler::Reassembler(size_t capacity) : storage_(capacity) {}
+Reassembler::Reassembler(size_t capacity) : ring_(capacity) {}
 
 Reassembler::InsertResult Reassembler::insert(uint64_t offset, wire::Bytes data) {
   // RFC 9293 §3.10.7.4: trim the segment to the part that is new and inside the window.
@@ -72,14 +72,14 @@ Reassembler::InsertResult Reassembler::insert(uint64_t offset, wire::Bytes data)
     // by a range could never be delivered, and the sender retransmits whatever we neither
     // ACK nor SACK.
     if (!ooo_.add({begin, end}, ++arrivals_)) return {.advanced = 0, .dropped_no_range = true};
-    store(begin, fresh);
+    ring_.store(begin, fresh);
     return {};
   }
 
   // In order: extend the prefix, then absorb the out-of-order ranges it now reaches. The
   // bytes of a range the segment overlaps are rewritten with the segment's copy, which a
   // correct sender makes identical.
-  store(begin, fresh);
+  ring_.store(begin, fresh);
   const uint64_t before = next_expected_;
   next_expected_ = end;
   OffsetRange absorbed;
@@ -89,19 +89,8 @@ Reassembler::InsertResult Reassembler::insert(uint64_t offset, wire::Bytes data)
   return {.advanced = static_cast<size_t>(next_expected_ - before)};
 }
 
-void Reassembler::store(uint64_t offset, wire::Bytes data) {
-  const size_t at = index_of(offset);
-  const size_t first = std::min(data.size(), capacity() - at);
-  std::memcpy(storage_.data() + at, data.data(), first);
-  std::memcpy(storage_.data(), data.data() + first, data.size() - first);
-}
-
 std::pair<wire::Bytes, wire::Bytes> Reassembler::peek_readable() const {
-  const size_t n = readable();
-  if (n == 0) return {};
-  const size_t at = index_of(read_offset_);
-  const size_t first = std::min(n, capacity() - at);
-  return {wire::Bytes(storage_.data() + at, first), wire::Bytes(storage_.data(), n - first)};
+  return ring_.view(read_offset_, readable());
 }
 
 size_t Reassembler::consume(size_t n) {
@@ -142,7 +131,7 @@ SackRanges Reassembler::sack_ranges(size_t max_blocks) const {
 bool Reassembler::resize(size_t capacity) {
   if (readable() != 0 || has_out_of_order()) return false;
   // Only before the connection carries data (SO_RCVBUF before connect), never per segment.
-  storage_ = std::vector<std::byte>(capacity);
+  ring_.reset(capacity);
   return true;
 }
 

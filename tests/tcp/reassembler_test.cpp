@@ -548,3 +548,19 @@ TEST(Reassembler, RandomOperationsMatchByteModel) {
 
 }  // namespace
 }  // namespace synack::tcp
+
+namespace synack::tcp {
+namespace {
+
+TEST(Reassembler, AllocatesOnlyWhenTheFirstByteIsHeld) {
+  Reassembler r(1 << 20);
+  EXPECT_FALSE(r.allocated());
+  const std::byte x{42};
+  (void)r.insert(uint64_t{2} << 20, wire::Bytes(&x, 1));  // beyond the window: not held
+  EXPECT_FALSE(r.allocated());
+  (void)r.insert(5, wire::Bytes(&x, 1));  // out of order, held
+  EXPECT_TRUE(r.allocated());
+}
+
+}  // namespace
+}  // namespace synack::tcp

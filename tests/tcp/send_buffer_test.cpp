@@ -283,3 +283,19 @@ TEST(SendBuffer, RandomOperationsMatchDequeModel) {
 
 }  // namespace
 }  // namespace synack::tcp
+
+namespace synack::tcp {
+namespace {
+
+TEST(SendBuffer, AllocatesOnlyWhenTheFirstByteIsWritten) {
+  SendBuffer b(1 << 20);
+  EXPECT_FALSE(b.allocated());
+  EXPECT_EQ(b.write({}), 0u);
+  EXPECT_FALSE(b.allocated());
+  const std::byte x{42};
+  EXPECT_EQ(b.write(wire::Bytes(&x, 1)), 1u);
+  EXPECT_TRUE(b.allocated());
+}
+
+}  // namespace
+}  // namespace synack::tcp

@@ -224,6 +224,7 @@ class Connection {
   SendBuffer sndbuf_;
   Reassembler rcvbuf_;
   std::vector<std::byte> scratch_;  // a contiguous copy of a payload that wraps the ring
+                                    // (sized on first use)
 
   RttEstimator rtt_;
   struct RttProbe {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "synack/tcp/byte_ring.hpp"
 #include "synack/wire/bytes.hpp"
 #include "synack/wire/tcp_options.hpp"
 
@@ -100,7 +101,9 @@ class Reassembler {
 
   explicit Reassembler(size_t capacity);
 
-  size_t capacity() const { return storage_.size(); }
+  size_t capacity() const { return ring_.capacity(); }
+  // Whether buffer memory has been allocated: not until the first byte is held.
+  bool allocated() const { return ring_.allocated(); }
 
   // Stores the part of `data` (which starts at stream offset `offset`) that falls inside
   // [next_expected(), read_offset() + capacity()): bytes before next_expected() are
@@ -141,12 +144,7 @@ class Reassembler {
   bool resize(size_t capacity);
 
  private:
-  size_t index_of(uint64_t offset) const { return static_cast<size_t>(offset % storage_.size()); }
-  void store(uint64_t offset, wire::Bytes data);
-
-  // Byte at stream offset o lives at storage_[o % capacity]: the buffer spans exactly
-  // capacity offsets from read_offset_, so live offsets never collide.
-  std::vector<std::byte> storage_;
+  ByteRing ring_;  // allocated when the first byte arrives
   uint64_t read_offset_ = 0;
   uint64_t next_expected_ = 0;
   uint64_t arrivals_ = 0;  // out-of-order segments accepted so far, for recency

@@ -5,16 +5,16 @@
 // to the end of what the application wrote, so both the bytes in flight (up to SND.NXT) and
 // the bytes not yet sent. The engine converts offsets to sequence numbers at the wire edge.
 //
-// Memory is allocated once, at construction (or by resize() before the connection carries
-// data); write, acknowledge and the reads never allocate. Segments are built from peek(),
-// which hands out views into the ring rather than copies (STYLE.md §13).
+// Memory is allocated once, on the first write (a connection that never sends costs none); write,
+// acknowledge and the reads never allocate. Segments are built from peek(), which hands out views
+// into the ring rather than copies (STYLE.md §13).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <utility>
-#include <vector>
 
+#include "synack/tcp/byte_ring.hpp"
 #include "synack/wire/bytes.hpp"
 
 namespace synack::tcp {
@@ -23,7 +23,9 @@ class SendBuffer {
  public:
   explicit SendBuffer(size_t capacity);
 
-  size_t capacity() const { return storage_.size(); }
+  size_t capacity() const { return ring_.capacity(); }
+  // Whether buffer memory has been allocated: not until the first byte is held.
+  bool allocated() const { return ring_.allocated(); }
   // Bytes held: written and not yet acknowledged.
   size_t size() const { return static_cast<size_t>(end_offset_ - begin_offset_); }
   bool empty() const { return end_offset_ == begin_offset_; }
@@ -60,11 +62,7 @@ class SendBuffer {
   bool resize(size_t capacity);
 
  private:
-  size_t index_of(uint64_t offset) const { return static_cast<size_t>(offset % storage_.size()); }
-
-  // Byte at stream offset o lives at storage_[o % capacity]: the ring never holds more than
-  // capacity bytes, so live offsets never collide.
-  std::vector<std::byte> storage_;
+  ByteRing ring_;  // allocated on the first write
   uint64_t begin_offset_ = 0;
   uint64_t end_offset_ = 0;
 };
