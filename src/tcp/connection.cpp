@@ -378,22 +378,92 @@ void Connection::segment_in_listen(const TcpRepr& seg, const Endpoint& from, Ins
   // Third, check for a SYN. (Anything else: "drop the segment and return".)
   if (!seg.flags.syn()) return;
   tuple_.remote = from;
-  irs_ = seg.seq;
-  rcv_nxt_ = seg.seq + SeqLen(1);
+  begin_passive(seg, isn_source_ ? isn_source_(tuple_, now) : SeqNum(0), now);
+}
+
+// The LISTEN state's answer to a SYN (§3.10.7.2 third step): "Set RCV.NXT to SEG.SEQ+1,
+// IRS is set to SEG.SEQ ... ISS should be selected and a SYN segment sent ... SND.NXT is
+// set to ISS+1 and SND.UNA to ISS. The connection state should be changed to SYN-RECEIVED."
+void Connection::begin_passive(const TcpRepr& syn, SeqNum iss, Instant now) {
+  passive_ = true;
+  irs_ = syn.seq;
+  rcv_nxt_ = syn.seq + SeqLen(1);
   rcv_adv_ = rcv_nxt_;  // nothing advertised yet: the SYN-ACK sets the first edge
-  iss_ = isn_source_ ? isn_source_(tuple_, now) : SeqNum(0);
+  iss_ = iss;
   snd_una_ = snd_nxt_ = snd_max_ = iss_;
   ts_offset_ = iss_.value() * 2654435761u;
   offered_rcv_wscale_ = cfg_.window_scaling ? window_scale_for(rcvbuf_.capacity()) : 0;
-  accept_syn_options(seg.options, now);
+  accept_syn_options(syn.options, now);
   // RFC 7323 §2.2: the window in a SYN is never scaled.
-  snd_wnd_ = seg.window;
+  snd_wnd_ = syn.window;
   max_snd_wnd_ = snd_wnd_;
-  snd_wl1_ = seg.seq;
+  snd_wl1_ = syn.seq;
   set_state(State::kSynRcvd, "SYN received");
   syn_pending_ = true;
   // Data or FIN on the SYN is not acknowledged by our SYN-ACK (which acks SEG.SEQ + 1 only),
   // so the peer sends it again once the connection is synchronized.
+}
+
+std::error_code Connection::accept_syn(const FourTuple& tuple, const TcpRepr& syn, SeqNum iss,
+                                       Instant now) {
+  if (state_ != State::kClosed) return std::make_error_code(std::errc::already_connected);
+  if (!syn.flags.syn() || syn.ack || syn.flags.rst()) {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+  last_now_ = now;
+  tuple_ = tuple;
+  error_ = {};
+  ++stats_.segments_in;
+  begin_passive(syn, iss, now);
+  return {};
+}
+
+std::error_code Connection::accept_cookie(const FourTuple& tuple, const TcpRepr& syn, SeqNum iss,
+                                          const TcpRepr& ack, Instant now) {
+  if (auto e = accept_syn(tuple, syn, iss, now)) return e;
+  // The SYN-ACK went out statelessly (RFC 4987 §3.6); account for it as if it were ours.
+  syn_pending_ = false;
+  snd_nxt_ = snd_max_ = iss_ + SeqLen(1);
+  rcv_adv_ =
+      rcv_nxt_ +
+      SeqLen(static_cast<uint32_t>(std::min<size_t>(rcvbuf_.free_window(), kMaxUnscaledWindow)));
+  on_segment(ack, tuple.remote, now);
+  // The echoed timestamp carried the cookie's option bits, not a clean send time: start
+  // RTT estimation afresh rather than from that first sample.
+  rtt_ = RttEstimator(cfg_.rtt);
+  if (state_ != State::kEstablished && state_ != State::kCloseWait) {
+    return std::make_error_code(std::errc::connection_refused);
+  }
+  return {};
+}
+
+void Connection::on_icmp_unreachable(std::error_code error, bool hard, SeqNum quoted_seq,
+                                     Instant now) {
+  last_now_ = now;
+  // RFC 5927 §4.1: only an error quoting a sequence number we have sent and not yet had
+  // acknowledged can be about this connection; anything else may be forged.
+  if (!(wire::after_eq(quoted_seq, snd_una_) && before(quoted_seq, snd_max_))) return;
+  // RFC 1122 §4.2.3.9: while connecting, the attempt fails (what Linux does for every
+  // unreachable code); afterwards only hard errors (protocol or port unreachable) abort,
+  // soft ones (network, host, source route) must not.
+  if (state_ == State::kSynSent || (state_ == State::kSynRcvd && !passive_)) {
+    fail(error, "ICMP destination unreachable");
+  } else if (hard && is_synchronized(state_)) {
+    fail(error, "ICMP destination unreachable (hard error)");
+  } else {
+    soft_error_ = error;
+  }
+}
+
+bool Connection::accepts_syn_in_time_wait(const TcpRepr& syn) const {
+  if (state_ != State::kTimeWait || !syn.flags.syn() || syn.ack) return false;
+  // RFC 6191 §2: with timestamps, a SYN whose TSval is newer than TS.Recent cannot belong to
+  // the old incarnation; without them, RFC 1122 §4.2.2.13: its sequence number must be
+  // beyond the old connection's RCV.NXT.
+  if (ts_ok_ && syn.options.timestamps) {
+    return ts_before(ts_recent_, syn.options.timestamps->value);
+  }
+  return after(syn.seq, rcv_nxt_);
 }
 
 void Connection::accept_syn_options(const wire::TcpOptions& o, Instant now) {

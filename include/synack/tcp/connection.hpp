@@ -92,6 +92,24 @@ class Connection {
   // precede the end of the most recent urgent data, if it is still ahead of the reader.
   std::optional<uint64_t> urgent_mark() const;
 
+  // LISTEN's answer to a SYN without a listening Connection (the stack keeps listeners and
+  // SYN queues itself): CLOSED -> SYN_RCVD with our ISS, the SYN-ACK on the next poll. A
+  // RST later closes the connection (there is no LISTEN to return to).
+  std::error_code accept_syn(const FourTuple& tuple, const wire::TcpRepr& syn, wire::SeqNum iss,
+                             Instant now);
+  // A handshake carried by a SYN cookie (RFC 4987 §3.6): `syn` is the SYN as the cookie
+  // reconstructs it (options decoded), `iss` the cookie, `ack` the final ACK. Ends in
+  // ESTABLISHED (or fails with ECONNREFUSED if the ACK does not complete the handshake).
+  std::error_code accept_cookie(const FourTuple& tuple, const wire::TcpRepr& syn, wire::SeqNum iss,
+                                const wire::TcpRepr& ack, Instant now);
+  // An ICMP destination unreachable quoting one of our segments (RFC 1122 §4.2.3.9,
+  // RFC 5927). `hard`: protocol or port unreachable.
+  void on_icmp_unreachable(std::error_code error, bool hard, wire::SeqNum quoted_seq, Instant now);
+  // The last soft ICMP error seen (reported by the socket layer like SO_ERROR's soft error).
+  std::error_code soft_error() const { return soft_error_; }
+  // RFC 6191: whether a new SYN may end this TIME_WAIT and start a new incarnation.
+  bool accepts_syn_in_time_wait(const wire::TcpRepr& syn) const;
+
   // CLOSE: no more data from us; FIN after what is queued (a half-close: reading goes on).
   std::error_code close(Instant now);
   // ABORT: RST to the peer (in synchronized states) and CLOSED at once.
@@ -142,6 +160,7 @@ class Connection {
   void process_fin(Instant now);
 
   void accept_syn_options(const wire::TcpOptions& o, Instant now);
+  void begin_passive(const wire::TcpRepr& syn, wire::SeqNum iss, Instant now);
   void acknowledge(wire::SeqNum ack, const wire::TcpRepr& seg, Instant now);
   void update_window(const wire::TcpRepr& seg);
   void update_ts_recent(const wire::TcpRepr& seg, Instant now);
@@ -189,6 +208,7 @@ class Connection {
   IsnSource isn_source_;
   bool passive_ = false;  // reached SYN_RCVD from LISTEN (an RST returns it there)
   std::error_code error_;
+  std::error_code soft_error_;
 
   // Send sequence space (RFC 9293 §3.3.1). snd_max_ is the highest sequence number sent
   // plus one: after a retransmission timeout snd_nxt_ goes back to snd_una_ (go-back-N)
