@@ -109,7 +109,12 @@ void TimerWheel::remove(uint32_t id) {
 
 void TimerWheel::schedule(uint32_t id, Instant deadline) {
   if (id >= nodes_.size()) grow(id);
-  if (nodes_[id].slot == kNone) {
+  const uint16_t current = nodes_[id].slot;
+  // The stack re-files a connection's deadline after every segment, mostly unchanged:
+  // leave it (and the cached next deadline) alone. A waiting id is still moved back into
+  // the wheel, which withdraws its callback.
+  if (current != kNone && current != kPending && nodes_[id].deadline == deadline) return;
+  if (current == kNone) {
     ++size_;
   } else {
     remove(id);

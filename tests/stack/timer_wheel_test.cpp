@@ -202,7 +202,7 @@ TEST(TimerWheel, ReArmingInThePastFiresOnTheNextCallNotThisOne) {
 
 TEST(TimerWheel, CallbackCancellingOrMovingAWaitingIdWithdrawsItsCallback) {
   TimerWheel wheel;
-  for (uint32_t id = 0; id < 5; ++id)
+  for (uint32_t id = 0; id < 6; ++id)
     wheel.schedule(id, at_ms(1 + id));
   Ids fired;
   wheel.expire(at_ms(100), [&](uint32_t id) {
@@ -211,14 +211,15 @@ TEST(TimerWheel, CallbackCancellingOrMovingAWaitingIdWithdrawsItsCallback) {
       wheel.cancel(2);                // due, waiting: withdrawn
       wheel.schedule(3, at_ms(200));  // due, waiting: moved later
       wheel.schedule(4, at_ms(50));   // due, waiting: moved, still before now
+      wheel.schedule(5, at_ms(6));    // due, waiting: filed again, same deadline
       wheel.schedule(8, at_ms(60));   // new, before now: next call
     }
   });
   EXPECT_EQ(fired, (Ids{0, 1}));
   EXPECT_FALSE(wheel.scheduled(2));
   EXPECT_EQ(wheel.deadline(3), at_ms(200));
-  EXPECT_EQ(wheel.size(), 3u);
-  EXPECT_EQ(expire(wheel, at_ms(100)), (Ids{4, 8}));
+  EXPECT_EQ(wheel.size(), 4u);
+  EXPECT_EQ(expire(wheel, at_ms(100)), (Ids{5, 4, 8}));
   EXPECT_EQ(expire(wheel, at_ms(200)), Ids{3});
 }
 
@@ -470,6 +471,23 @@ TEST(TimerWheel, ExpireWithNothingDueIsCheap) {
   EXPECT_EQ(wheel.stats().cascaded, before.cascaded);
   EXPECT_EQ(wheel.stats().expired, 0u);
   EXPECT_EQ(wheel.size(), 2 * size_t{kIds});
+}
+
+TEST(TimerWheel, ReschedulingTheSameDeadlineIsFree) {
+  // The stack re-files every connection's deadline after each segment; an unchanged one
+  // must not throw away the cached next deadline (that would walk the tick's entries).
+  TimerWheel wheel;
+  for (uint32_t id = 0; id < 10'000; ++id)
+    wheel.schedule(id, at_us(20'000 + id % 1000));
+  wheel.schedule(99'999, at_us(20'000));
+  ASSERT_EQ(wheel.next_deadline(), at_us(20'000));
+  const uint64_t scanned = wheel.stats().scanned;
+  for (int round = 0; round < 100; ++round) {
+    wheel.schedule(0, at_us(20'000));  // the minimum itself
+    EXPECT_EQ(wheel.next_deadline(), at_us(20'000));
+  }
+  EXPECT_EQ(wheel.stats().scanned, scanned);
+  EXPECT_EQ(wheel.size(), 10'001u);
 }
 
 TEST(TimerWheel, IdleWakeupsDoNotCascadeRepeatedly) {

@@ -72,8 +72,9 @@ class TimerWheel {
   // land in low levels (any value is correct, a distant one only costs cascades).
   explicit TimerWheel(Duration tick = kDefaultTick, Instant start = Instant{});
 
-  // Files `id` under `deadline`, replacing any deadline it had. A deadline at or before
-  // the wheel's current time fires on the next expire(). O(1).
+  // Files `id` under `deadline`, replacing any deadline it had (the same deadline again
+  // costs a comparison). A deadline at or before the wheel's current time fires on the
+  // next expire(). O(1).
   void schedule(uint32_t id, Instant deadline);
   // Removes `id`'s deadline, if any. O(1).
   void cancel(uint32_t id);
