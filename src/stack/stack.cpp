@@ -106,6 +106,7 @@ void Stack::receive(wire::Bytes packet, Instant now) {
 }
 
 void Stack::receive_tcp(const wire::Ipv4View& ip, Instant now) {
+  ++counters_.TcpInSegs;  // RFC 4022: "including those received in error"
   auto view = wire::TcpView::parse(ip.payload(), ip.pseudo_header());
   if (!view) {
     ++counters_.TcpInErrs;
@@ -113,7 +114,6 @@ void Stack::receive_tcp(const wire::Ipv4View& ip, Instant now) {
     counters_.count_drop(view.error());
     return;
   }
-  ++counters_.TcpInSegs;
   const wire::TcpRepr seg = wire::TcpRepr::parse(*view);
   const FourTuple tuple{Endpoint{ip.dst(), seg.dst_port}, Endpoint{ip.src(), seg.src_port}};
 
@@ -142,7 +142,11 @@ void Stack::receive_tcp(const wire::Ipv4View& ip, Instant now) {
         return;
       }
     }
+    const tcp::ConnectionStats before = c.status().stats;
     c.on_segment(seg, tuple.remote, now);
+    const tcp::ConnectionStats after = c.status().stats;
+    counters_.TcpExtTCPChallengeACK += after.challenge_acks - before.challenge_acks;
+    counters_.TcpExtPAWSEstab += after.paws_rejected - before.paws_rejected;
     after_change(s, now);
     return;
   }
@@ -165,7 +169,11 @@ void Stack::segment_to_listener(ListenerId lid, const FourTuple& tuple, const wi
   if (seg.flags.rst()) return;
   if (seg.ack) {
     // An ACK with no connection may complete a handshake a SYN cookie carried.
-    if (!seg.flags.syn() && cfg_.syncookies != SynCookieMode::kOff) {
+    // Like Linux (tcp_synq_no_recent_overflow), only while the listener has sent cookies
+    // within their lifetime: otherwise a stray ACK is no failed cookie, just a stray ACK.
+    const bool cookies_recent =
+        l.last_cookie && now - *l.last_cookie < SynCookies::kCounterPeriod * SynCookies::kMaxAge;
+    if (!seg.flags.syn() && cfg_.syncookies != SynCookieMode::kOff && cookies_recent) {
       cookie_ack(lid, tuple, seg, now);
       return;
     }
@@ -201,13 +209,20 @@ void Stack::segment_to_listener(ListenerId lid, const FourTuple& tuple, const wi
 
 void Stack::send_syn_cookie(ListenerId lid, const FourTuple& tuple, const wire::TcpRepr& syn,
                             Instant now) {
-  (void)lid;
+  listeners_[lid].last_cookie = now;
   // RFC 4987 §3.6: the SYN-ACK carries all the state in its ISN (and, with timestamps, in
   // the low bits of TSval); nothing is kept.
   const uint16_t client_mss = syn.options.mss.value_or(536);
   const SynCookie cookie = cookies_.make(tuple, syn.seq, client_mss, now);
+  // Window scaling and SACK can only be remembered in the timestamp: without timestamps on
+  // both sides they are not offered (Linux: tcp_clear_options).
+  wire::TcpRepr offered = syn;
+  if (!syn.options.timestamps || !cfg_.tcp.timestamps) {
+    offered.options.window_scale.reset();
+    offered.options.sack_permitted = false;
+  }
   Connection once(cfg_.tcp);
-  if (once.accept_syn(tuple, syn, cookie.iss, now)) return;
+  if (once.accept_syn(tuple, offered, cookie.iss, now)) return;
   auto synack = once.poll_transmit(now);
   if (!synack) return;
   if (synack->options.timestamps) {
@@ -426,19 +441,6 @@ std::optional<StackEvent> Stack::poll_event() {
 
 // --- Connections ------------------------------------------------------------------------
 
-bool Stack::port_in_use(const Endpoint& local) const {
-  if (listener_by_endpoint_.count(local) || listener_by_endpoint_.count(Endpoint{{}, local.port})) {
-    return true;
-  }
-  for (const auto& [tuple, slot] : by_tuple_) {
-    if (tuple.local.port == local.port &&
-        (tuple.local.addr == local.addr || local.addr == wire::Ipv4Address())) {
-      return true;
-    }
-  }
-  return false;
-}
-
 expected<ListenerId, std::error_code> Stack::listen(const Endpoint& local, uint32_t backlog) {
   if (local.port == 0) return unexpected(std::make_error_code(std::errc::invalid_argument));
   if (local.addr != wire::Ipv4Address() && !is_local(local.addr)) {
@@ -646,7 +648,13 @@ void Stack::drain_events(uint32_t s) {
           (to == State::kClosed || to == State::kListen)) {
         ++counters_.TcpAttemptFails;
       }
-      if (to == State::kTimeWait) ++counters_.TcpExtTW;
+      // Linux's TW (TIMEWAITED) counts TIME_WAITs that ran their full 2*MSL.
+      if (from == State::kTimeWait && to == State::kClosed && e->cause == tcp::kTimeWaitExpired) {
+        ++counters_.TcpExtTW;
+      }
+      // RFC 4022 tcpEstabResets: direct transitions from ESTABLISHED or CLOSE-WAIT to CLOSED
+      // (a RST either way, an abort, a timeout).
+      if (is_established(from) && to == State::kClosed) ++counters_.TcpEstabResets;
       if (from == State::kSynRcvd && slot.listener) {
         Listener& l = listeners_[*slot.listener];
         if (l.syn_queue > 0) --l.syn_queue;
@@ -660,9 +668,6 @@ void Stack::drain_events(uint32_t s) {
       slot.last_state = to;
     }
     if (e->kind == tcp::EventKind::kError) {
-      if (e->error == std::errc::connection_reset && is_established(e->from)) {
-        ++counters_.TcpEstabResets;
-      }
       if (e->error == std::errc::timed_out) ++counters_.TcpExtTCPAbortOnTimeout;
     }
     events_.push_back(StackEvent{.kind = StackEvent::Kind::kConnection, .conn = id, .event = *e});
@@ -685,6 +690,7 @@ void Stack::maybe_free(uint32_t s) {
     by_tuple_.erase(it);
   }
   wheel_.cancel(s);
+  if (slot.dirty) return;  // a last segment (the RST of an abort) is still to go out
   slot.conn.reset();
   slot.listener.reset();
   free_slots_.push_back(s);

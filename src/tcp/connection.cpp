@@ -424,6 +424,7 @@ std::error_code Connection::accept_cookie(const FourTuple& tuple, const TcpRepr&
   // The SYN-ACK went out statelessly (RFC 4987 §3.6); account for it as if it were ours.
   syn_pending_ = false;
   snd_nxt_ = snd_max_ = iss_ + SeqLen(1);
+  last_ack_sent_ = rcv_nxt_;  // the SYN-ACK acknowledged the SYN
   rcv_adv_ =
       rcv_nxt_ +
       SeqLen(static_cast<uint32_t>(std::min<size_t>(rcvbuf_.free_window(), kMaxUnscaledWindow)));
@@ -1211,7 +1212,7 @@ void Connection::on_timeout(Instant now) {
         fail(std::make_error_code(std::errc::timed_out), "user timeout");
         return;
       case Timer::kTimeWait:
-        close_connection("2MSL timeout in TIME_WAIT");
+        close_connection(kTimeWaitExpired);
         return;
       case Timer::kRetransmit:
         on_retransmit_timeout(now);

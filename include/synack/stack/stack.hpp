@@ -131,7 +131,7 @@ class Stack {
   // Every connection (not listeners), for `ss`.
   std::vector<ConnectionRow> table() const;
   size_t connection_count() const { return by_tuple_.size(); }
-  size_t listener_count() const { return listeners_.size(); }
+  size_t listener_count() const { return listener_by_endpoint_.size(); }
 
  private:
   struct Slot {
@@ -145,8 +145,9 @@ class Stack {
   struct Listener {
     tcp::Endpoint local;
     uint32_t backlog = 0;
-    uint32_t syn_queue = 0;           // connections in SYN_RCVD
-    std::deque<ConnId> accept_queue;  // established, not yet accepted
+    uint32_t syn_queue = 0;              // connections in SYN_RCVD
+    std::deque<ConnId> accept_queue;     // established, not yet accepted
+    std::optional<Instant> last_cookie;  // when this listener last answered with a cookie
     bool open = false;
   };
 
@@ -174,7 +175,6 @@ class Stack {
 
   void queue_packet(const wire::Ipv4Repr& ip, const wire::TcpRepr& tcp);
   void queue_rst_for(const tcp::FourTuple& tuple, const wire::TcpRepr& seg);
-  bool port_in_use(const tcp::Endpoint& local) const;
 
   StackConfig cfg_;
   std::vector<wire::Ipv4Address> addresses_;

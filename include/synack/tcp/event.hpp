@@ -23,6 +23,9 @@ enum class EventKind : uint8_t {
 
 std::string_view to_string(EventKind k);
 
+// The cause of the TIME_WAIT -> CLOSED change when 2*MSL has run out (counted by the stack).
+inline constexpr std::string_view kTimeWaitExpired = "2MSL timeout in TIME_WAIT";
+
 struct Event {
   EventKind kind = EventKind::kStateChanged;
   State from = State::kClosed;
