@@ -11,123 +11,48 @@
 #include <string>
 #include <vector>
 
+#include "synack/dev/impairments.hpp"
 #include "synack/tcp/connection.hpp"
 #include "synack/wire/ipv4.hpp"
 #include "synack/wire/tcp.hpp"
 
 namespace synack::tcp::sim {
 
-// SplitMix64: tiny, fast, and the same on every platform (std:: distributions are not).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // True with probability p.
-  bool chance(double p) { return p > 0 && static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
+using Rng = dev::SplitMix64;
+using Impairments = dev::Impairments;
 
- private:
-  uint64_t state_;
-};
-
-struct Impairments {
-  Duration latency = Duration::millis(10);  // one way
-  uint64_t rate_bps = 0;                    // 0: unlimited
-  size_t mtu = 1500;                        // IP MTU; larger packets are dropped
-  double loss = 0;
-  double duplicate = 0;
-  double reorder = 0;  // probability a packet is held back by up to 2x the latency
-  double corrupt = 0;  // probability one bit of the packet is flipped
-};
-
-// One direction of the path. Packets are carried as TCP bytes with a real checksum over
-// the IPv4 pseudo-header, so corruption is caught exactly as a receiver would catch it.
+// One direction of the path: the library's impaired queue, carrying real IPv4 datagrams so
+// that a corrupted packet fails the IPv4 or the TCP checksum and is dropped exactly as a
+// receiver would drop it.
 class Link {
  public:
-  Link(const Impairments& imp, Rng& rng) : imp_(imp), rng_(rng) {}
+  Link(const Impairments& imp, uint64_t stream) : queue_(imp, stream) {}
 
-  void send(const wire::TcpRepr& seg, const wire::PseudoHeader& pseudo, Instant now) {
-    ++sent_;
-    std::vector<std::byte> bytes(seg.size());
-    seg.emit(bytes, pseudo);
-    if (bytes.size() + 20 > imp_.mtu) {
-      ++dropped_mtu_;
-      return;
-    }
-    // Serialization at the link rate: packets queue behind each other.
-    Instant depart = std::max(now, busy_until_);
-    if (imp_.rate_bps > 0) {
-      const auto bits = static_cast<int64_t>((bytes.size() + 20) * 8);
-      depart = depart + Duration::micros(bits * 1'000'000 / static_cast<int64_t>(imp_.rate_bps));
-    }
-    busy_until_ = depart;
-    if (rng_.chance(imp_.loss)) {
-      ++lost_;
-      return;
-    }
-    const int copies = rng_.chance(imp_.duplicate) ? 2 : 1;
-    for (int i = 0; i < copies; ++i) {
-      Instant arrive = depart + imp_.latency;
-      if (rng_.chance(imp_.reorder)) {
-        arrive = arrive + Duration::micros(static_cast<int64_t>(
-                              rng_.below(static_cast<uint64_t>(imp_.latency.as_micros()) * 2 + 1)));
-      }
-      std::vector<std::byte> copy = bytes;
-      if (rng_.chance(imp_.corrupt)) {
-        const uint64_t bit = rng_.below(copy.size() * 8);
-        copy[bit / 8] ^= std::byte{static_cast<uint8_t>(1u << (bit % 8))};
-        ++corrupted_;
-      }
-      queue_.push_back(InFlight{arrive, order_++, std::move(copy)});
-    }
+  void send(const wire::TcpRepr& seg, const FourTuple& tuple, Instant now) {
+    const wire::Ipv4Repr ip{.src = tuple.local.addr,
+                            .dst = tuple.remote.addr,
+                            .protocol = wire::ip_protocol::kTcp,
+                            .payload_len = static_cast<uint16_t>(seg.size())};
+    std::vector<std::byte> packet(ip.total_len());
+    ip.emit(packet);
+    seg.emit(wire::MutableBytes(packet).subspan(ip.header_len()), ip.pseudo_header());
+    queue_.push(std::move(packet), now);
   }
 
-  std::optional<Instant> next_arrival() const {
-    std::optional<Instant> t;
-    for (const auto& p : queue_) {
-      if (!t || p.arrive < *t) t = p.arrive;
-    }
-    return t;
-  }
+  std::optional<Instant> next_arrival() const { return queue_.next_arrival(); }
 
-  // Removes and returns the packets due at `now`, in arrival order.
+  // The packets due at `now`, in arrival order.
   std::vector<std::vector<std::byte>> take_due(Instant now) {
-    std::vector<InFlight> due;
-    for (auto it = queue_.begin(); it != queue_.end();) {
-      if (it->arrive <= now) {
-        due.push_back(std::move(*it));
-        it = queue_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    std::sort(due.begin(), due.end(), [](const InFlight& a, const InFlight& b) {
-      return a.arrive != b.arrive ? a.arrive < b.arrive : a.order < b.order;
-    });
     std::vector<std::vector<std::byte>> out;
-    for (auto& d : due)
-      out.push_back(std::move(d.bytes));
+    queue_.pop_due(now,
+                   [&](wire::Bytes packet) { out.emplace_back(packet.begin(), packet.end()); });
     return out;
   }
 
-  uint64_t sent_ = 0, lost_ = 0, corrupted_ = 0, dropped_mtu_ = 0;
+  const dev::QueueCounters& counters() const { return queue_.counters(); }
 
  private:
-  struct InFlight {
-    Instant arrive;
-    uint64_t order;
-    std::vector<std::byte> bytes;
-  };
-  Impairments imp_;
-  Rng& rng_;
-  std::deque<InFlight> queue_;
-  Instant busy_until_;
-  uint64_t order_ = 0;
+  dev::ImpairedQueue queue_;
 };
 
 // One endpoint: a connection plus an application that sends `to_send` bytes, reads
@@ -183,7 +108,7 @@ class Simulation {
  public:
   Simulation(uint64_t seed, const Impairments& imp, const Config& cfg, size_t bytes_c2s,
              size_t bytes_s2c)
-      : rng_(seed), c2s_(imp, rng_), s2c_(imp, rng_), client_(cfg), server_(cfg) {
+      : c2s_(with_seed(imp, seed), 0), s2c_(with_seed(imp, seed), 1), client_(cfg), server_(cfg) {
     const FourTuple t{tcp::Endpoint{wire::Ipv4Address::from_octets(10, 0, 0, 1), 40000},
                       tcp::Endpoint{wire::Ipv4Address::from_octets(10, 0, 0, 2), 9988}};
     client_.tuple = t;
@@ -197,6 +122,11 @@ class Simulation {
                               [server_iss](const FourTuple&, Instant) { return server_iss; });
     (void)client_.conn.connect(client_.tuple, wire::SeqNum(static_cast<uint32_t>(isn_rng.next())),
                                now_);
+  }
+
+  static Impairments with_seed(Impairments imp, uint64_t seed) {
+    imp.seed = seed;
+    return imp;
   }
 
   static std::string pattern(size_t n, uint64_t seed) {
@@ -249,17 +179,15 @@ class Simulation {
 
  private:
   void flush(Host& from, Link& link) {
-    const auto pseudo = wire::PseudoHeader::ipv4(from.tuple.local.addr, from.tuple.remote.addr,
-                                                 wire::ip_protocol::kTcp);
     while (auto seg = from.conn.poll_transmit(now_))
-      link.send(*seg, pseudo, now_);
+      link.send(*seg, from.tuple, now_);
   }
 
   void deliver(Link& link, Host& to) {
-    const auto pseudo = wire::PseudoHeader::ipv4(to.tuple.remote.addr, to.tuple.local.addr,
-                                                 wire::ip_protocol::kTcp);
     for (auto& bytes : link.take_due(now_)) {
-      auto view = wire::TcpView::parse(bytes, pseudo);
+      auto ip = wire::Ipv4View::parse(bytes);
+      auto view = ip ? wire::TcpView::parse(ip->payload(), ip->pseudo_header())
+                     : expected<wire::TcpView, wire::ParseError>(unexpected(ip.error()));
       if (!view) {
         ++to.checksum_drops;  // corrupted on the way: dropped like any receiver would
         continue;
@@ -286,7 +214,6 @@ class Simulation {
     return true;
   }
 
-  Rng rng_;
   Link c2s_;
   Link s2c_;
   Host client_;

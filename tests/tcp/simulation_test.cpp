@@ -96,7 +96,7 @@ TEST(Simulation, SameSeedSameRun) {
   const Result rb = b.run();
   EXPECT_EQ(ra.end, rb.end);
   EXPECT_EQ(ra.steps, rb.steps);
-  EXPECT_EQ(a.c2s().sent_, b.c2s().sent_);
+  EXPECT_EQ(a.c2s().counters().sent, b.c2s().counters().sent);
   EXPECT_EQ(a.client().states, b.client().states);
 }
 
@@ -105,9 +105,9 @@ TEST(Simulation, CorruptedPacketsAreDroppedByChecksum) {
   Simulation sim(7, mix.imp, sim_config(mix.imp.mtu), mix.bytes, mix.bytes);
   const Result r = sim.run();
   EXPECT_TRUE(r.client_ok && r.server_ok) << r.failure;
-  EXPECT_GT(sim.c2s().corrupted_ + sim.s2c().corrupted_, 0u);
+  EXPECT_GT(sim.c2s().counters().corrupted + sim.s2c().counters().corrupted, 0u);
   EXPECT_EQ(sim.client().checksum_drops + sim.server().checksum_drops,
-            sim.c2s().corrupted_ + sim.s2c().corrupted_);
+            sim.c2s().counters().corrupted + sim.s2c().counters().corrupted);
 }
 
 }  // namespace
