@@ -210,7 +210,7 @@ std::error_code Connection::connect(const FourTuple& tuple, SeqNum iss, Instant 
   passive_ = false;
   error_ = {};
   iss_ = iss;
-  snd_una_ = snd_nxt_ = snd_max_ = iss;
+  snd_una_ = snd_nxt_ = snd_max_ = snd_sml_ = iss;
   ts_offset_ = iss.value() * 2654435761u;  // any per-connection value unrelated to time
   offered_rcv_wscale_ = cfg_.window_scaling ? window_scale_for(rcvbuf_.capacity()) : 0;
   set_state(State::kSynSent, "connect() (active open)");
@@ -390,7 +390,7 @@ void Connection::begin_passive(const TcpRepr& syn, SeqNum iss, Instant now) {
   rcv_nxt_ = syn.seq + SeqLen(1);
   rcv_adv_ = rcv_nxt_;  // nothing advertised yet: the SYN-ACK sets the first edge
   iss_ = iss;
-  snd_una_ = snd_nxt_ = snd_max_ = iss_;
+  snd_una_ = snd_nxt_ = snd_max_ = snd_sml_ = iss_;
   ts_offset_ = iss_.value() * 2654435761u;
   offered_rcv_wscale_ = cfg_.window_scaling ? window_scale_for(rcvbuf_.capacity()) : 0;
   accept_syn_options(syn.options, now);
@@ -548,6 +548,7 @@ void Connection::segment_in_syn_sent(const TcpRepr& seg, Instant now) {
   snd_wl1_ = seg.seq;
   set_state(State::kSynRcvd, "SYN received in SYN_SENT (simultaneous open)");
   syn_pending_ = true;
+  syn_transmissions_ = 0;
   timers_.cancel(Timer::kRetransmit);
   retries_ = 0;
 }
@@ -1062,12 +1063,15 @@ std::optional<TcpRepr> Connection::transmit_syn(Instant now) {
     seg.window = static_cast<uint16_t>(std::min<size_t>(rcvbuf_.free_window(), kMaxUnscaledWindow));
     ++stats_.segments_out;
   }
-  const bool retransmission = after(snd_max_, iss_);
+  // The first SYN (or the first SYN-ACK, also after a simultaneous open's SYN) is a new
+  // transmission; another one in the same state is a retransmission.
+  const bool retransmission = syn_transmissions_ > 0;
   if (retransmission) {
     ++stats_.retransmitted_segments;
-  } else if (!ts_ok_) {
-    rtt_probe_ = RttProbe{iss_ + SeqLen(1), now};
+  } else if (!ts_ok_ && !after(snd_max_, iss_)) {
+    rtt_probe_ = RttProbe{iss_ + SeqLen(1), now};  // Karn: ISS never sent before
   }
+  ++syn_transmissions_;
   snd_nxt_ = iss_ + SeqLen(1);
   if (after(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
   if (!timers_.is_armed(Timer::kRetransmit)) arm_retransmit(now);
@@ -1138,9 +1142,11 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now) {
         if (snd_una_ == snd_max_ && !timers_.is_armed(Timer::kPersist)) arm_persist(now);
         return std::nullopt;
       }
-    } else if (!cfg_.nodelay && snd_una_ != snd_max_) {
-      // Nagle (RFC 1122 §4.2.3.4): while data is unacknowledged, hold a partial segment
-      // until the ACK arrives or a full segment's worth is queued.
+    } else if (!cfg_.nodelay && after(snd_sml_, snd_una_)) {
+      // Nagle (RFC 1122 §4.2.3.4) with Minshall's refinement (as Linux): while a partial
+      // segment is unacknowledged, hold the next one until the ACK arrives or a full
+      // segment's worth is queued. Full segments in flight do not hold back the last,
+      // partial one of a write — which would otherwise wait for a delayed ACK.
       return std::nullopt;
     }
   }
@@ -1168,6 +1174,7 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now) {
   }
 
   const SeqNum seq_end = snd_nxt_ + SeqLen(static_cast<uint32_t>(len + (send_fin ? 1 : 0)));
+  if (len < max_payload) snd_sml_ = seq_end;  // the end of the last partial segment sent
   if (retransmission) {
     ++stats_.retransmitted_segments;
     stats_.retransmitted_bytes += len;

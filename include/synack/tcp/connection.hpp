@@ -253,7 +253,9 @@ class Connection {
   };
   std::optional<RttProbe> rtt_probe_;
   TimerTable timers_;
-  uint8_t retries_ = 0;  // consecutive retransmission timeouts
+  uint8_t retries_ = 0;            // consecutive retransmission timeouts
+  uint8_t syn_transmissions_ = 0;  // SYNs or SYN-ACKs sent in the current state
+  wire::SeqNum snd_sml_;           // end of the last partial segment sent (Minshall's Nagle)
   uint8_t persist_backoff_ = 0;
   uint8_t keepalive_probes_ = 0;
 
