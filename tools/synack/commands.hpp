@@ -12,9 +12,11 @@ namespace synack::cli {
 using CommandRegistrar = void (*)(CLI::App& app, int& exit_code);
 
 void register_trace_command(CLI::App& app, int& exit_code);
+void register_sim_command(CLI::App& app, int& exit_code);
 
 inline constexpr CommandRegistrar kCommands[] = {
     register_trace_command,
+    register_sim_command,
 };
 
 }  // namespace synack::cli

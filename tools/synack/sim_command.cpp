@@ -1,0 +1,180 @@
+// synack sim: two hosts, N connections, a lossy link, one seed — in virtual time.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "synack/sim/simulator.hpp"
+
+namespace synack::cli {
+
+namespace {
+
+struct SimOptions {
+  uint32_t conns = 1;
+  std::string bytes = "64K";
+  std::string direction = "both";
+  size_t mtu = 1500;
+  double delay_ms = 10;
+  double rate_mbit = 0;
+  std::string loss = "0";
+  std::string dup = "0";
+  std::string reorder = "0";
+  std::string corrupt = "0";
+  uint64_t seed = 1;
+  uint32_t backlog = 128;
+  uint64_t flood = 0;
+  std::string open = "normal";
+  std::string close = "client";
+  bool half_close = false;
+  std::string syncookies = "auto";
+  double time_limit_s = 3600;
+  bool trace = false;
+  std::string pcap;
+  std::string mermaid;
+  bool json = false;
+};
+
+// A CLI11 check from one of the simulator's parsers: the parser's message on failure.
+template <class Parse>
+CLI::Validator checked_by(Parse parse, std::string description) {
+  return CLI::Validator(
+      [parse](std::string& text) -> std::string {
+        auto r = parse(text);
+        return r ? std::string() : r.error();
+      },
+      std::move(description));
+}
+
+expected<sim::SimConfig, std::string> make_config(const SimOptions& o) {
+  sim::SimConfig c;
+  c.connections = o.conns;
+  auto bytes = sim::parse_byte_count(o.bytes);
+  auto direction = sim::parse_direction(o.direction);
+  auto loss = sim::parse_probability(o.loss);
+  auto dup = sim::parse_probability(o.dup);
+  auto reorder = sim::parse_probability(o.reorder);
+  auto corrupt = sim::parse_probability(o.corrupt);
+  auto open = sim::parse_open_mode(o.open);
+  auto close = sim::parse_close_mode(o.close);
+  auto cookies = sim::parse_syncookie_mode(o.syncookies);
+  // The validators have run; these only fail if a default is wrong.
+  if (!bytes || !direction || !loss || !dup || !reorder || !corrupt || !open || !close ||
+      !cookies) {
+    return unexpected(std::string("bad option"));
+  }
+  c.bytes = *bytes;
+  c.direction = *direction;
+  c.mtu = o.mtu;
+  if (!std::isfinite(o.delay_ms) || o.delay_ms < 0) {
+    return unexpected(std::string("--delay is a non-negative number of milliseconds"));
+  }
+  c.delay = Duration::micros(std::llround(o.delay_ms * 1000));
+  if (!std::isfinite(o.rate_mbit) || o.rate_mbit < 0) {
+    return unexpected(std::string("--rate is a non-negative number of Mbit/s"));
+  }
+  c.rate_bps = static_cast<uint64_t>(std::llround(o.rate_mbit * 1e6));
+  c.loss = *loss;
+  c.dup = *dup;
+  c.reorder = *reorder;
+  c.corrupt = *corrupt;
+  c.seed = o.seed;
+  c.backlog = o.backlog;
+  c.flood_syn_per_s = o.flood;
+  c.open = *open;
+  c.close = *close;
+  c.half_close = o.half_close;
+  c.syncookies = *cookies;
+  if (!std::isfinite(o.time_limit_s) || o.time_limit_s <= 0 || o.time_limit_s > 1e9) {
+    return unexpected(std::string("--time-limit is a positive number of seconds"));
+  }
+  c.time_limit = Duration::micros(std::llround(o.time_limit_s * 1e6));
+  c.pcap_path = o.pcap;
+  c.mermaid_path = o.mermaid;
+  if (auto why = sim::validate(c)) return unexpected(*why);
+  return c;
+}
+
+int run_sim(const SimOptions& options) {
+  auto config = make_config(options);
+  if (!config) {
+    fmt::print(stderr, "synack sim: {}\n", config.error());
+    return 2;
+  }
+  // With --json, stdout carries only the JSON object; a trace then goes to stderr.
+  std::FILE* trace_out = options.json ? stderr : stdout;
+  if (options.trace) {
+    config->trace = [trace_out](std::string_view line) {
+      std::fwrite(line.data(), 1, line.size(), trace_out);
+      std::fputc('\n', trace_out);
+    };
+  }
+  auto result = sim::simulate(*config);
+  std::fflush(trace_out);
+  if (!result) {
+    fmt::print(stderr, "synack sim: {}\n", result.error());
+    return 1;
+  }
+  if (options.json) {
+    fmt::print("{}\n", sim::to_json(*config, *result));
+  } else {
+    if (options.trace) fmt::print("\n");
+    fmt::print("{}", sim::summary(*config, *result));
+    if (!options.pcap.empty()) fmt::print("  {:<12}{}\n", "pcap", options.pcap);
+    if (!options.mermaid.empty()) fmt::print("  {:<12}{}\n", "mermaid", options.mermaid);
+  }
+  if (std::fflush(stdout) != 0) return 1;
+  return result->ok ? 0 : 1;
+}
+
+}  // namespace
+
+void register_sim_command(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<SimOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "sim", "Simulate two hosts over a lossy link in virtual time, deterministically");
+  // As with most tools, a repeated option overrides the earlier one.
+  cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  cmd->footer(
+      "Exit status 0 only if every byte arrived intact and every connection closed cleanly.\n"
+      "Trace timestamps are virtual time since the start (as tcpdump -ttttt).");
+  cmd->add_option("--conns", o->conns, "Connections (default 1)")->check(CLI::Range(1, 60000));
+  cmd->add_option("--bytes", o->bytes,
+                  "Bytes per direction per connection, K/M/G suffixes (default 64K)")
+      ->check(checked_by(sim::parse_byte_count, "BYTES"));
+  cmd->add_option("--direction", o->direction, "both, c2s or s2c (default both)")
+      ->check(checked_by(sim::parse_direction, "both|c2s|s2c"));
+  cmd->add_option("--mtu", o->mtu, "Link MTU (default 1500; 0: no limit)");
+  cmd->add_option("--delay", o->delay_ms, "One-way delay in ms, fractions allowed (default 10)");
+  cmd->add_option("--rate", o->rate_mbit, "Bottleneck in Mbit/s each way, 0 unlimited (default 0)");
+  const auto probability = checked_by(sim::parse_probability, "P (5% or 0.05)");
+  cmd->add_option("--loss", o->loss, "Packet loss probability")->check(probability);
+  cmd->add_option("--dup", o->dup, "Duplication probability")->check(probability);
+  cmd->add_option("--reorder", o->reorder, "Reordering probability")->check(probability);
+  cmd->add_option("--corrupt", o->corrupt, "Corruption probability (one bit flipped)")
+      ->check(probability);
+  cmd->add_option("--seed", o->seed, "Seed of everything random (default 1)");
+  cmd->add_option("--backlog", o->backlog, "Server listen backlog (default 128)")
+      ->check(CLI::Range(1u, 1u << 20));
+  cmd->add_option("--flood", o->flood, "Spoofed SYNs per second of virtual time (default 0)");
+  cmd->add_option("--open", o->open, "normal or simultaneous (default normal)")
+      ->check(checked_by(sim::parse_open_mode, "normal|simultaneous"));
+  cmd->add_option("--close", o->close, "client, server or simultaneous (default client)")
+      ->check(checked_by(sim::parse_close_mode, "client|server|simultaneous"));
+  cmd->add_flag("--half-close", o->half_close,
+                "Client shuts down its sending side first; the server keeps sending");
+  cmd->add_option("--syncookies", o->syncookies, "off, auto or on (default auto)")
+      ->check(checked_by(sim::parse_syncookie_mode, "off|auto|on"));
+  cmd->add_option("--time-limit", o->time_limit_s,
+                  "Virtual seconds before giving up (default 3600)");
+  cmd->add_flag("--trace", o->trace, "Print every packet (tcpdump -n format) and state change");
+  cmd->add_option("--pcap", o->pcap, "Write every packet sent to a pcap file");
+  cmd->add_option("--mermaid", o->mermaid, "Write the first connection as a Mermaid diagram");
+  cmd->add_flag("--json", o->json, "Print one JSON object instead of the summary");
+  cmd->callback([o, &exit_code] { exit_code = run_sim(*o); });
+}
+
+}  // namespace synack::cli
