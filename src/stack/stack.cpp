@@ -1,5 +1,7 @@
 #include "synack/stack/stack.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -706,6 +708,62 @@ std::vector<ConnectionRow> Stack::table() const {
     }
   }
   return rows;
+}
+
+namespace {
+
+// ss(8)'s names for the states.
+std::string_view ss_state(State s) {
+  switch (s) {
+    case State::kClosed:
+      return "UNCONN";
+    case State::kListen:
+      return "LISTEN";
+    case State::kSynSent:
+      return "SYN-SENT";
+    case State::kSynRcvd:
+      return "SYN-RECV";
+    case State::kEstablished:
+      return "ESTAB";
+    case State::kFinWait1:
+      return "FIN-WAIT-1";
+    case State::kFinWait2:
+      return "FIN-WAIT-2";
+    case State::kCloseWait:
+      return "CLOSE-WAIT";
+    case State::kClosing:
+      return "CLOSING";
+    case State::kLastAck:
+      return "LAST-ACK";
+    case State::kTimeWait:
+      return "TIME-WAIT";
+  }
+  return "?";
+}
+
+std::string endpoint_text(const Endpoint& e) {
+  return e.addr == wire::Ipv4Address() ? fmt::format("*:{}", e.port) : e.to_string();
+}
+
+}  // namespace
+
+std::string Stack::format_table() const {
+  std::string out =
+      fmt::format("{:<11}{:>6} {:>6}  {:<21} {:<21} {:>8} {:>8}\n", "State", "Recv-Q", "Send-Q",
+                  "Local Address:Port", "Peer Address:Port", "rtt(ms)", "retrans");
+  for (const Listener& l : listeners_) {
+    if (!l.open) continue;
+    out += fmt::format("{:<11}{:>6} {:>6}  {:<21} {:<21} {:>8} {:>8}\n", "LISTEN",
+                       l.accept_queue.size(), l.backlog, endpoint_text(l.local), "*:*", "", "");
+  }
+  for (const ConnectionRow& row : table()) {
+    const tcp::ConnectionStatus& st = row.status;
+    out += fmt::format(
+        "{:<11}{:>6} {:>6}  {:<21} {:<21} {:>8.3f} {:>8}\n", ss_state(st.state), st.recv_queue,
+        st.send_queue, endpoint_text(st.tuple.local), endpoint_text(st.tuple.remote),
+        static_cast<double>(st.srtt.as_micros()) / 1000.0, st.stats.retransmitted_segments);
+  }
+  return out;
 }
 
 }  // namespace synack::stack

@@ -140,3 +140,29 @@ TEST(StackSmoke, SynCookiesCarryTheHandshake) {
 
 }  // namespace
 }  // namespace synack::stack
+
+namespace synack::stack {
+namespace {
+
+TEST(StackSmoke, FormatTableListsListenersAndConnectionsLikeSs) {
+  Pair p;
+  ASSERT_TRUE(p.b.listen(tcp::Endpoint{Ipv4Address(), 80}, 16).has_value());
+  auto cid = p.a.connect(tcp::Endpoint{Ipv4Address::from_octets(10, 0, 0, 2), 80}, p.now);
+  ASSERT_TRUE(cid.has_value());
+  p.run(Duration::millis(1));
+  const std::string server = p.b.format_table();
+  const std::string client = p.a.format_table();
+  EXPECT_EQ(
+      server.substr(0, server.find('\n')),
+      "State      Recv-Q Send-Q  Local Address:Port    Peer Address:Port      rtt(ms)  retrans");
+  // The listener holds the accepted-but-not-yet-accept()ed connection in its Recv-Q.
+  EXPECT_NE(server.find("LISTEN          1     16  *:80"), std::string::npos) << server;
+  EXPECT_NE(server.find("ESTAB           0      0  10.0.0.2:80           10.0.0.1:"),
+            std::string::npos)
+      << server;
+  EXPECT_NE(client.find("ESTAB           0      0  10.0.0.1:"), std::string::npos) << client;
+  EXPECT_NE(client.find("10.0.0.2:80"), std::string::npos) << client;
+}
+
+}  // namespace
+}  // namespace synack::stack

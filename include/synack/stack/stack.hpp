@@ -130,6 +130,10 @@ class Stack {
   const Counters& counters() const { return counters_; }
   // Every connection (not listeners), for `ss`.
   std::vector<ConnectionRow> table() const;
+  // The listeners and connections as `ss -tan` prints them, with rtt and retransmits:
+  //   State      Recv-Q Send-Q  Local Address:Port   Peer Address:Port   rtt(ms)  retrans
+  // For a listener Recv-Q is the accept queue and Send-Q the backlog, as in Linux.
+  std::string format_table() const;
   size_t connection_count() const { return by_tuple_.size(); }
   size_t listener_count() const { return listener_by_endpoint_.size(); }
 
