@@ -1,21 +1,13 @@
 #include "synack/stack/syn_cookie.hpp"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cstdlib>
 
+#include "synack/tcp/siphash.hpp"
+
 namespace synack::stack {
 
-// crypto_shorthash is SipHash-2-4; pin the primitive and its sizes (as isn.cpp does) so a
-// libsodium that changed its default would fail to build rather than change every cookie.
-static_assert(SynCookies::kKeySize == crypto_shorthash_siphash24_KEYBYTES);
-static_assert(crypto_shorthash_siphash24_BYTES == 8);
-
-// The data field must fit under the hash bits, and the table must fit in the data field.
-static_assert(SynCookies::kDataSpace <= SynCookies::kHashMask);
-static_assert(SynCookies::kMssTable.size() <= SynCookies::kDataSpace);
-static_assert(std::is_sorted(SynCookies::kMssTable.begin(), SynCookies::kMssTable.end()));
+static_assert(SynCookies::kKeySize == tcp::kSipKeySize);
 
 namespace {
 
@@ -23,30 +15,14 @@ constexpr size_t kHashInputBytes = 16;
 constexpr uint32_t kCounterBits = 32 - SynCookies::kHashBits;
 constexpr uint32_t kCounterMask = (uint32_t{1} << kCounterBits) - 1;
 
-void put_be32(uint8_t* out, uint32_t v) {
-  out[0] = static_cast<uint8_t>(v >> 24);
-  out[1] = static_cast<uint8_t>(v >> 16);
-  out[2] = static_cast<uint8_t>(v >> 8);
-  out[3] = static_cast<uint8_t>(v);
-}
-
-void put_be16(uint8_t* out, uint16_t v) {
-  out[0] = static_cast<uint8_t>(v >> 8);
-  out[1] = static_cast<uint8_t>(v);
-}
-
 uint32_t cookie_hash(const SynCookies::Key& key, const tcp::FourTuple& tuple, uint32_t count) {
-  std::array<uint8_t, kHashInputBytes> in{};
-  put_be32(&in[0], tuple.remote.addr.value());
-  put_be32(&in[4], tuple.local.addr.value());
-  put_be16(&in[8], tuple.remote.port);
-  put_be16(&in[10], tuple.local.port);
-  put_be32(&in[12], count);
-
-  std::array<uint8_t, crypto_shorthash_siphash24_BYTES> out{};
-  crypto_shorthash_siphash24(out.data(), in.data(), in.size(), key.data());
-  return uint32_t{out[0]} | (uint32_t{out[1]} << 8) | (uint32_t{out[2]} << 16) |
-         (uint32_t{out[3]} << 24);
+  std::array<std::byte, kHashInputBytes> in{};
+  wire::store_be32(&in[0], tuple.remote.addr.value());
+  wire::store_be32(&in[4], tuple.local.addr.value());
+  wire::store_be16(&in[8], tuple.remote.port);
+  wire::store_be16(&in[10], tuple.local.port);
+  wire::store_be32(&in[12], count);
+  return tcp::siphash24_low32(key, in);
 }
 
 // Linux TS_OPT_* (net/ipv4/syncookies.c).
@@ -73,20 +49,18 @@ std::string_view to_string(SynCookieFailure f) {
 SynCookies::SynCookies(const Key& h1_key, const Key& h2_key) : h1_key_(h1_key), h2_key_(h2_key) {}
 
 SynCookies::~SynCookies() {
-  sodium_memzero(h1_key_.data(), h1_key_.size());
-  sodium_memzero(h2_key_.data(), h2_key_.size());
+  tcp::wipe(h1_key_);
+  tcp::wipe(h2_key_);
 }
 
 SynCookies SynCookies::with_random_keys() {
-  // As in IsnGenerator: without an entropy source cookies would be forgeable, so fatal.
-  if (sodium_init() < 0) std::abort();
-  Key k1{};
-  Key k2{};
-  randombytes_buf(k1.data(), k1.size());
-  randombytes_buf(k2.data(), k2.size());
+  // As in IsnGenerator: without an entropy source cookies would be forgeable, so
+  // random_sip_key() aborts.
+  Key k1 = tcp::random_sip_key();
+  Key k2 = tcp::random_sip_key();
   SynCookies cookies(k1, k2);
-  sodium_memzero(k1.data(), k1.size());
-  sodium_memzero(k2.data(), k2.size());
+  tcp::wipe(k1);
+  tcp::wipe(k2);
   return cookies;
 }
 
