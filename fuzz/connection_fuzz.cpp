@@ -8,35 +8,16 @@
 #include <span>
 #include <vector>
 
+#include "fuzz_util.hpp"
 #include "synack/tcp/connection.hpp"
 
 namespace {
 
 using namespace synack;
+using fuzz::Input;
 using namespace synack::tcp;
 using wire::SeqLen;
 using wire::SeqNum;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
-
-class Input {
- public:
-  explicit Input(std::span<const uint8_t> d) : d_(d) {}
-  bool empty() const { return i_ >= d_.size(); }
-  uint8_t u8() { return i_ < d_.size() ? d_[i_++] : 0; }
-  uint16_t u16() { return static_cast<uint16_t>(u8() << 8 | u8()); }
-  uint32_t u32() { return static_cast<uint32_t>(u16()) << 16 | u16(); }
-
- private:
-  std::span<const uint8_t> d_;
-  size_t i_ = 0;
-};
 
 constexpr size_t kBuffer = 8192;
 

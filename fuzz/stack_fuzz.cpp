@@ -9,39 +9,14 @@
 #include <span>
 #include <vector>
 
+#include "fuzz_util.hpp"
 #include "synack/stack/stack.hpp"
 
 namespace {
 
 using namespace synack;
+using fuzz::Input;
 using wire::Ipv4Address;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
-
-class Input {
- public:
-  explicit Input(std::span<const uint8_t> d) : d_(d) {}
-  bool empty() const { return i_ >= d_.size(); }
-  uint8_t u8() { return i_ < d_.size() ? d_[i_++] : 0; }
-  uint16_t u16() { return static_cast<uint16_t>(u8() << 8 | u8()); }
-  uint32_t u32() { return static_cast<uint32_t>(u16()) << 16 | u16(); }
-  std::span<const uint8_t> take(size_t n) {
-    n = std::min(n, d_.size() - std::min(i_, d_.size()));
-    auto s = d_.subspan(std::min(i_, d_.size()), n);
-    i_ += n;
-    return s;
-  }
-
- private:
-  std::span<const uint8_t> d_;
-  size_t i_ = 0;
-};
 
 const Ipv4Address kServer = Ipv4Address::from_octets(10, 0, 0, 2);
 constexpr size_t kMaxConnections = 64;

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "fuzz_util.hpp"
 #include "synack/wire/icmp.hpp"
 #include "synack/wire/ipv4.hpp"
 #include "synack/wire/tcp.hpp"
@@ -15,14 +16,6 @@
 namespace {
 
 using namespace synack::wire;
-
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
-  } while (0)
 
 void tcp_round_trip(Bytes segment, const PseudoHeader& pseudo) {
   auto view = TcpView::parse(segment);
