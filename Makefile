@@ -9,7 +9,7 @@ FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.cpp' '*.hpp' 2>
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 
 .PHONY: help deps configure build debug asan demo test test-release test-asan fuzz fuzz-build \
-        format format-check clean
+        format format-check no-clocks clean
 
 help:
 	@echo "make demo    install deps, build, watch the Linux kernel's TCP traced by synack"
@@ -49,7 +49,7 @@ test-asan: asan
 	@cd $(BUILD)/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-test: deps format-check test-release test-asan
+test: deps format-check no-clocks test-release test-asan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(if $(CI),10,$(FUZZ_SECONDS_TEST))
 	@echo "make test: all passed"
 
@@ -62,6 +62,12 @@ fuzz-build: deps
 
 fuzz: fuzz-build
 	@scripts/run-fuzzers $(BUILD)/fuzz $(FUZZ_SECONDS)
+
+# wire/ and tcp/ run on injected time only (STYLE.md §2): no clock may be read there.
+no-clocks:
+	@! grep -rnE 'steady_clock|system_clock|high_resolution_clock|gettimeofday|clock_gettime|[^_a-z]time\(' \
+	  src/wire src/tcp include/synack/wire include/synack/tcp || \
+	  { echo "no-clocks: a clock is read in wire/ or tcp/ (time must come in as an argument)" >&2; exit 1; }
 
 format:
 	@$(CLANG_FORMAT) -i $(FORMAT_FILES)
