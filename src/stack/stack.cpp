@@ -75,6 +75,12 @@ bool Stack::is_local(wire::Ipv4Address address) const {
 // --- Inbound ----------------------------------------------------------------------------
 
 void Stack::receive(wire::Bytes packet, Instant now) {
+  // A real interface also carries IPv6 (router solicitations as soon as it is up); synack
+  // speaks IPv4 only, and IPv6 is not an IPv4 header error.
+  if (!packet.empty() && (static_cast<uint8_t>(packet[0]) >> 4) == 6) {
+    ++counters_.Ip6InReceives;
+    return;
+  }
   ++counters_.IpInReceives;
   auto ip = wire::Ipv4View::parse(packet);
   if (!ip) {

@@ -266,10 +266,10 @@ TEST_F(StackMalformed, TotalLengthBeyondTheBytesReceived) {
 }
 
 TEST_F(StackMalformed, BadIpVersionAndHeaderLength) {
-  auto v6 = syn();
-  v6[0] = std::byte{0x65};
-  refresh_ipv4_checksum(v6);
-  h.send_raw(v6, "version 6");
+  auto v5 = syn();
+  v5[0] = std::byte{0x55};
+  refresh_ipv4_checksum(v5);
+  h.send_raw(v5, "version 5");
   auto ihl4 = syn();
   ihl4[0] = std::byte{0x44};
   h.send_raw(ihl4, "IHL 4");
@@ -277,6 +277,17 @@ TEST_F(StackMalformed, BadIpVersionAndHeaderLength) {
   EXPECT_EQ(drops(h.stack, wire::ParseError::kIpv4BadVersion), 1u);
   EXPECT_EQ(drops(h.stack, wire::ParseError::kIpv4BadHeaderLength), 1u);
   EXPECT_EQ(h.stack.counters().IpInHdrErrors, 2u);
+}
+
+TEST_F(StackMalformed, Ipv6IsIgnoredNotAnIpv4HeaderError) {
+  // A TUN interface carries the kernel's IPv6 (router solicitations) as soon as it is up.
+  auto v6 = syn();
+  v6[0] = std::byte{0x60};
+  h.send_raw(v6, "IPv6");
+  expect_dropped();
+  EXPECT_EQ(h.stack.counters().Ip6InReceives, 1u);
+  EXPECT_EQ(h.stack.counters().IpInReceives, 0u);
+  EXPECT_EQ(h.stack.counters().IpInHdrErrors, 0u);
 }
 
 TEST_F(StackMalformed, TruncatedTcpHeader) {

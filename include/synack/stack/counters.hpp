@@ -21,6 +21,7 @@ namespace synack::stack {
   X(IpOutRequests)           \
   X(IpReasmReqds)            \
   X(IpReasmFails)            \
+  X(Ip6InReceives)           \
   X(IcmpInMsgs)              \
   X(IcmpInErrors)            \
   X(IcmpInCsumErrors)        \
