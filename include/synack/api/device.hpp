@@ -1,0 +1,76 @@
+// api::Device — what the EventLoop needs of a link: a pollable file descriptor, a batched
+// read of whole IPv4 packets, and a write of one. TunLink adapts a dev::TunDevice;
+// DatagramLink is one end of a socketpair carrying one IPv4 packet per datagram, so tests
+// can join two Hosts in one process without privileges.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "synack/dev/tun_device.hpp"
+#include "synack/expected.hpp"
+#include "synack/wire/bytes.hpp"
+
+namespace synack::api {
+
+class Device {
+ public:
+  static constexpr size_t kReadBatch = 64;
+
+  virtual ~Device() = default;
+  // Non-blocking; readable (EPOLLIN) when a packet is waiting.
+  virtual int fd() const = 0;
+  // Reads until EAGAIN or `max_packets`, handing each packet to `deliver` (the bytes are
+  // valid only during that call). Returns the number read.
+  virtual size_t read_batch(const std::function<void(wire::Bytes)>& deliver,
+                            size_t max_packets) = 0;
+  // One IPv4 packet out. False if it was dropped (a full queue or an error).
+  virtual bool write(wire::Bytes packet) = 0;
+};
+
+// A TUN interface: the kernel's IP stack on the far side. Uses the device's raw calls.
+class TunLink final : public Device {
+ public:
+  explicit TunLink(dev::TunDevice tun) : tun_(std::move(tun)) {}
+  int fd() const override { return tun_.fd(); }
+  size_t read_batch(const std::function<void(wire::Bytes)>& deliver, size_t max_packets) override {
+    return tun_.read_batch(deliver, max_packets);
+  }
+  bool write(wire::Bytes packet) override { return tun_.write(packet); }
+  dev::TunDevice& tun() { return tun_; }
+
+ private:
+  dev::TunDevice tun_;
+};
+
+// One end of an AF_UNIX SOCK_SEQPACKET socketpair: each write is one packet. A full socket
+// buffer drops the packet (as a congested link would; TCP retransmits).
+class DatagramLink final : public Device {
+ public:
+  // Two connected ends.
+  static expected<std::pair<std::unique_ptr<DatagramLink>, std::unique_ptr<DatagramLink>>,
+                  std::error_code>
+  pair();
+  // Takes ownership of a non-blocking datagram or seqpacket socket.
+  explicit DatagramLink(int fd);
+  ~DatagramLink() override;
+  DatagramLink(const DatagramLink&) = delete;
+  DatagramLink& operator=(const DatagramLink&) = delete;
+
+  int fd() const override { return fd_; }
+  size_t read_batch(const std::function<void(wire::Bytes)>& deliver, size_t max_packets) override;
+  bool write(wire::Bytes packet) override;
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  int fd_ = -1;
+  std::vector<std::byte> rx_;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace synack::api
