@@ -13,8 +13,10 @@ using CommandRegistrar = void (*)(CLI::App& app, int& exit_code);
 
 void register_trace_command(CLI::App& app, int& exit_code);
 void register_sim_command(CLI::App& app, int& exit_code);
+void register_demo_command(CLI::App& app, int& exit_code);
 
 inline constexpr CommandRegistrar kCommands[] = {
+    register_demo_command,
     register_trace_command,
     register_sim_command,
 };

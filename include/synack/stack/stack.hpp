@@ -95,6 +95,9 @@ class Stack {
   void receive(wire::Bytes packet, Instant now);
   // The next IPv4 datagram to send, if any; valid until the next call on the stack.
   std::optional<wire::Bytes> poll_transmit(Instant now);
+  // The earliest moment the stack needs attention. After any call that may produce output
+  // (receive, an application call, on_timeout) it is "now" until poll_transmit() has been
+  // drained: drain it, then sleep until this.
   std::optional<Instant> next_deadline() const;
   void on_timeout(Instant now);
   std::optional<StackEvent> poll_event();
