@@ -95,7 +95,7 @@ void Host::apply_options(Entry& e) {
   const Instant now = EventLoop::clock_now();
   c->set_nodelay(e.options.nodelay);
   c->set_keepalive(e.options.keepalive, now);
-  stack_.touch(e.conn, now);
+  stack_.touch(e.conn);
 }
 
 void Host::discard_input(Entry& e) {

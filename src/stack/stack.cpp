@@ -155,7 +155,7 @@ void Stack::receive_tcp(const wire::Ipv4View& ip, Instant now) {
     const tcp::ConnectionStats after = c.status().stats;
     counters_.TcpExtTCPChallengeACK += after.challenge_acks - before.challenge_acks;
     counters_.TcpExtPAWSEstab += after.paws_rejected - before.paws_rejected;
-    after_change(s, now);
+    after_change(s);
     return;
   }
   if (auto lid = find_listener(tuple.local)) {
@@ -212,7 +212,7 @@ void Stack::segment_to_listener(ListenerId lid, const FourTuple& tuple, const wi
   if (conn->accept_syn(tuple, seg, isn_.isn(tuple, now), now)) return;
   ++l.syn_queue;
   const ConnId id = add_connection(std::move(conn), lid);
-  after_change(id.slot, now);
+  after_change(id.slot);
 }
 
 void Stack::send_syn_cookie(ListenerId lid, const FourTuple& tuple, const wire::TcpRepr& syn,
@@ -279,7 +279,7 @@ void Stack::cookie_ack(ListenerId lid, const FourTuple& tuple, const wire::TcpRe
   const ConnId id = add_connection(std::move(conn), lid);
   slots_[id.slot].last_state = State::kSynRcvd;  // counted as a passive open below
   ++l.syn_queue;
-  after_change(id.slot, now);
+  after_change(id.slot);
 }
 
 void Stack::receive_icmp(const wire::Ipv4View& ip, Instant now) {
@@ -341,7 +341,7 @@ void Stack::receive_icmp(const wire::Ipv4View& ip, Instant now) {
       break;
   }
   slots_[it->second].conn->on_icmp_unreachable(error, hard, SeqNum(quoted->tcp_seq()), now);
-  after_change(it->second, now);
+  after_change(it->second);
 }
 
 std::optional<ListenerId> Stack::find_listener(const Endpoint& local) const {
@@ -436,7 +436,7 @@ void Stack::on_timeout(Instant now) {
     const uint64_t timeouts = slots_[s].conn->status().stats.timeouts;
     slots_[s].conn->on_timeout(now);
     counters_.TcpExtTCPTimeouts += slots_[s].conn->status().stats.timeouts - timeouts;
-    after_change(s, now);
+    after_change(s);
   });
 }
 
@@ -481,7 +481,7 @@ void Stack::close_listener(ListenerId id, Instant now) {
   for (uint32_t s = 0; s < slots_.size(); ++s) {
     if (slots_[s].conn && slots_[s].listener == id) {
       slots_[s].conn->abort(now);
-      after_change(s, now);
+      after_change(s);
     }
   }
   l.accept_queue.clear();
@@ -529,7 +529,7 @@ expected<ConnId, std::error_code> Stack::connect(const Endpoint& remote, Instant
   ++counters_.TcpActiveOpens;
   const ConnId id = add_connection(std::move(conn), std::nullopt);
   slots_[id.slot].released = false;
-  after_change(id.slot, now);
+  after_change(id.slot);
   return id;
 }
 
@@ -578,7 +578,7 @@ expected<size_t, std::error_code> Stack::send(ConnId id, wire::Bytes data, Insta
   Slot* s = slot_of(id);
   if (!s) return unexpected(std::make_error_code(std::errc::bad_file_descriptor));
   auto r = s->conn->send(data, now, urgent);
-  after_change(id.slot, now);
+  after_change(id.slot);
   return r;
 }
 
@@ -586,7 +586,7 @@ size_t Stack::recv(ConnId id, wire::MutableBytes out, Instant now) {
   Slot* s = slot_of(id);
   if (!s) return 0;
   const size_t n = s->conn->recv(out, now);
-  after_change(id.slot, now);
+  after_change(id.slot);
   return n;
 }
 
@@ -594,7 +594,7 @@ std::error_code Stack::close(ConnId id, Instant now) {
   Slot* s = slot_of(id);
   if (!s) return std::make_error_code(std::errc::bad_file_descriptor);
   auto e = s->conn->close(now);
-  after_change(id.slot, now);
+  after_change(id.slot);
   return e;
 }
 
@@ -602,7 +602,7 @@ void Stack::abort(ConnId id, Instant now) {
   Slot* s = slot_of(id);
   if (!s) return;
   s->conn->abort(now);
-  after_change(id.slot, now);
+  after_change(id.slot);
 }
 
 void Stack::release(ConnId id) {
@@ -612,8 +612,8 @@ void Stack::release(ConnId id) {
   maybe_free(id.slot);
 }
 
-void Stack::touch(ConnId id, Instant now) {
-  if (slot_of(id)) after_change(id.slot, now);
+void Stack::touch(ConnId id) {
+  if (slot_of(id)) after_change(id.slot);
 }
 
 void Stack::mark_dirty(uint32_t s) {
@@ -623,8 +623,7 @@ void Stack::mark_dirty(uint32_t s) {
   }
 }
 
-void Stack::after_change(uint32_t s, Instant now) {
-  (void)now;
+void Stack::after_change(uint32_t s) {
   if (!slots_[s].conn) return;
   mark_dirty(s);
   sync(s);

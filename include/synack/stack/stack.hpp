@@ -128,7 +128,7 @@ class Stack {
   // CLOSED (TIME_WAIT and the FIN handshake carry on without it).
   void release(ConnId id);
   // After changing a connection directly (options), let the stack pick up its output/timers.
-  void touch(ConnId id, Instant now);
+  void touch(ConnId id);
 
   const Counters& counters() const { return counters_; }
   // Every connection (not listeners), for `ss`.
@@ -173,7 +173,7 @@ class Stack {
   Slot* slot_of(ConnId id);
   const Slot* slot_of(ConnId id) const;
   // A connection may have changed: queue it for output, then sync().
-  void after_change(uint32_t slot, Instant now);
+  void after_change(uint32_t slot);
   // Takes its events, reschedules its timer, frees it if it is done.
   void sync(uint32_t slot);
   void drain_events(uint32_t slot);
