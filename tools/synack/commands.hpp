@@ -14,11 +14,12 @@ using CommandRegistrar = void (*)(CLI::App& app, int& exit_code);
 void register_trace_command(CLI::App& app, int& exit_code);
 void register_sim_command(CLI::App& app, int& exit_code);
 void register_demo_command(CLI::App& app, int& exit_code);
+void register_serve_command(CLI::App& app, int& exit_code);
+void register_connect_command(CLI::App& app, int& exit_code);
 
 inline constexpr CommandRegistrar kCommands[] = {
-    register_demo_command,
-    register_trace_command,
-    register_sim_command,
+    register_demo_command,  register_trace_command,   register_sim_command,
+    register_serve_command, register_connect_command,
 };
 
 }  // namespace synack::cli

@@ -1,0 +1,173 @@
+#include "device_options.hpp"
+
+#include <fmt/format.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "synack/api/event_loop.hpp"
+#include "synack/dev/impairments.hpp"
+#include "synack/dev/tun_device.hpp"
+
+namespace synack::cli {
+
+namespace {
+
+// A TUN interface whose packets pass through its impairment queues (TunDevice's timed
+// interface). The EventLoop waits on one fd per device, so this one is an epoll set of its
+// own holding the TUN fd and a timerfd armed to the queues' next deadline.
+class ImpairedTunLink final : public api::Device {
+ public:
+  static expected<std::unique_ptr<ImpairedTunLink>, std::string> make(dev::TunDevice tun) {
+    std::unique_ptr<ImpairedTunLink> link(new ImpairedTunLink(std::move(tun)));
+    link->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    link->timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (link->epoll_fd_ < 0 || link->timer_fd_ < 0) {
+      return unexpected(fmt::format("impairments: {}",
+                                    std::error_code(errno, std::generic_category()).message()));
+    }
+    for (int fd : {link->tun_.fd(), link->timer_fd_}) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = fd;
+      if (epoll_ctl(link->epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return unexpected(fmt::format("impairments: epoll_ctl: {}",
+                                      std::error_code(errno, std::generic_category()).message()));
+      }
+    }
+    return link;
+  }
+  ~ImpairedTunLink() override {
+    if (timer_fd_ >= 0) ::close(timer_fd_);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  }
+  ImpairedTunLink(const ImpairedTunLink&) = delete;
+  ImpairedTunLink& operator=(const ImpairedTunLink&) = delete;
+
+  int fd() const override { return epoll_fd_; }
+  size_t read_batch(const std::function<void(wire::Bytes)>& deliver, size_t max_packets) override {
+    uint64_t expirations = 0;
+    (void)!::read(timer_fd_, &expirations, sizeof expirations);
+    // The inner epoll is level-triggered: it stays readable while the TUN fd has packets.
+    const size_t n = tun_.poll(
+        api::EventLoop::clock_now(), [&](wire::Bytes p) { deliver(p); }, max_packets);
+    arm();
+    return n;
+  }
+  bool write(wire::Bytes packet) override {
+    tun_.send(packet, api::EventLoop::clock_now());
+    arm();
+    return true;
+  }
+
+ private:
+  explicit ImpairedTunLink(dev::TunDevice tun) : tun_(std::move(tun)) {}
+  void arm() {
+    itimerspec spec{};
+    if (auto deadline = tun_.next_deadline()) {
+      const int64_t us = std::max<int64_t>(1, deadline->as_micros());
+      spec.it_value.tv_sec = static_cast<time_t>(us / 1'000'000);
+      spec.it_value.tv_nsec = static_cast<long>((us % 1'000'000) * 1000);
+    }
+    (void)timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+  }
+
+  dev::TunDevice tun_;
+  int epoll_fd_ = -1;
+  int timer_fd_ = -1;
+};
+
+expected<std::pair<wire::Ipv4Address, uint8_t>, std::string> parse_cidr(std::string_view text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    return unexpected(fmt::format("--addr \"{}\": expected A.B.C.D/P", text));
+  }
+  auto addr = wire::Ipv4Address::parse(text.substr(0, slash));
+  const std::string_view p = text.substr(slash + 1);
+  unsigned prefix = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+  if (!addr || ec != std::errc() || end != p.data() + p.size() || p.empty() || prefix < 1 ||
+      prefix > 30) {
+    return unexpected(
+        fmt::format("--addr \"{}\": expected A.B.C.D/P with a prefix from 1 to 30", text));
+  }
+  return std::pair{*addr, static_cast<uint8_t>(prefix)};
+}
+
+}  // namespace
+
+void add_device_options(CLI::App& cmd, DeviceOptions& options) {
+  cmd.add_option("--tun", options.tun, "TUN interface to create (or attach to)")->required();
+  cmd.add_option("--addr", options.addr, "synack's own address and prefix, A.B.C.D/P")->required();
+  cmd.add_option("--kernel-addr", options.kernel_addr,
+                 "the kernel side's address on the interface (default: the first host "
+                 "address of the subnet that is not synack's)");
+  cmd.add_option("--pcap", options.pcap, "record every packet in and out to this pcap file");
+  cmd.add_option("--impair", options.impair,
+                 "impair both directions, e.g. \"loss=1%,delay=10ms,rate=100mbit\"");
+}
+
+expected<OpenedDevice, std::string> open_device(const DeviceOptions& options) {
+  OpenedDevice out;
+  auto cidr = parse_cidr(options.addr);
+  if (!cidr) return unexpected(cidr.error());
+  out.address = cidr->first;
+  out.prefix_len = cidr->second;
+  const uint32_t mask = ~uint32_t{0} << (32 - out.prefix_len);
+  const uint32_t network = out.address.value() & mask;
+  const uint32_t broadcast = network | ~mask;
+  if (out.address.value() == network || out.address.value() == broadcast) {
+    return unexpected(fmt::format("--addr {}: the network or broadcast address", options.addr));
+  }
+  if (options.kernel_addr.empty()) {
+    uint32_t k = network + 1;
+    if (k == out.address.value()) ++k;
+    out.kernel_address = wire::Ipv4Address(k);
+  } else {
+    auto k = wire::Ipv4Address::parse(options.kernel_addr);
+    if (!k)
+      return unexpected(fmt::format("--kernel-addr \"{}\": expected A.B.C.D", options.kernel_addr));
+    if ((k->value() & mask) != network || k->value() == network || k->value() == broadcast ||
+        *k == out.address) {
+      return unexpected(fmt::format("--kernel-addr {}: not another host address of {}",
+                                    options.kernel_addr, options.addr));
+    }
+    out.kernel_address = *k;
+  }
+
+  dev::TunConfig config{
+      .name = options.tun, .kernel_address = out.kernel_address, .prefix_len = out.prefix_len};
+  if (!options.impair.empty()) {
+    auto imp = dev::parse_impairments(options.impair);
+    if (!imp) return unexpected(fmt::format("--impair: {}", imp.error()));
+    config.to_kernel = *imp;
+    dev::Impairments back = *imp;
+    back.seed = dev::derive_seed(imp->seed, 1);
+    config.from_kernel = back;
+  }
+  auto tun = dev::TunDevice::open(config);
+  if (!tun) return unexpected(tun.error().message);
+  out.name = tun->name();
+  if (!options.impair.empty()) {
+    auto link = ImpairedTunLink::make(std::move(*tun));
+    if (!link) return unexpected(link.error());
+    out.device = std::move(*link);
+  } else {
+    out.device = std::make_unique<api::TunLink>(std::move(*tun));
+  }
+
+  if (!options.pcap.empty()) {
+    // The EventLoop stamps what it records with the wall clock: epoch 0.
+    auto tap = dev::PcapTap::open(options.pcap);
+    if (!tap) return unexpected(tap.error());
+    out.tap = std::move(*tap);
+  }
+  return out;
+}
+
+}  // namespace synack::cli
