@@ -18,6 +18,7 @@
 
 #include "synack/dev/mem_link.hpp"
 #include "synack/dev/pcap_tap.hpp"
+#include "synack/trace/mermaid.hpp"
 #include "synack/trace/tcpdump.hpp"
 #include "synack/wire/ipv4.hpp"
 #include "synack/wire/tcp.hpp"
@@ -350,25 +351,9 @@ class Mermaid {
     const wire::TcpFlags flags = seg.flags();
     if (flags.syn() && !isn_[me]) isn_[me] = seg.seq().value();
     const uint32_t seq = seg.seq().value() - isn_[me].value_or(0);
-    std::string label;
-    const auto flag = [&label](bool on, std::string_view name) {
-      if (!on) return;
-      if (!label.empty()) label += '-';
-      label += name;
-    };
-    flag(flags.syn(), "SYN");
-    flag(flags.fin(), "FIN");
-    flag(flags.rst(), "RST");
-    flag(flags.psh(), "PSH");
-    flag(flags.urg(), "URG");
-    flag(flags.ack(), "ACK");
-    if (label.empty()) label = "none";
-    label += fmt::format(" seq={}", seq);
-    if (flags.ack()) {
-      label += fmt::format(" ack={}", seg.ack_number().value() - isn_[peer].value_or(0));
-    }
+    std::string label =
+        trace::mermaid_segment_label(seg, isn_[me].value_or(0), isn_[peer].value_or(0));
     const size_t len = seg.payload().size();
-    if (len > 0) label += fmt::format(" len={}", len);
     // A segment that occupies sequence space already sent is a retransmission, except the
     // SYN-ACK of a simultaneous open, which answers the peer's SYN with our SYN again.
     std::vector<std::string_view> notes;

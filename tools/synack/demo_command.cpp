@@ -65,6 +65,7 @@
 #include "synack/stack/stack.hpp"
 #include "synack/tcp/four_tuple.hpp"
 #include "synack/tcp/state.hpp"
+#include "synack/trace/mermaid.hpp"
 #include "synack/trace/tcpdump.hpp"
 #include "synack/wire/ipv4.hpp"
 #include "synack/wire/tcp.hpp"
@@ -528,23 +529,8 @@ class Diagram {
     const size_t me = from_kernel ? 0 : 1;
     const wire::TcpFlags flags = seg.flags();
     if (flags.syn() && !isn_[me]) isn_[me] = seg.seq().value();
-    std::string label;
-    const auto flag = [&label](bool on, std::string_view name) {
-      if (!on) return;
-      if (!label.empty()) label += '-';
-      label += name;
-    };
-    flag(flags.syn(), "SYN");
-    flag(flags.fin(), "FIN");
-    flag(flags.rst(), "RST");
-    flag(flags.psh(), "PSH");
-    flag(flags.ack(), "ACK");
-    if (label.empty()) label = "none";
-    label += fmt::format(" seq={}", seg.seq().value() - isn_[me].value_or(0));
-    if (flags.ack()) {
-      label += fmt::format(" ack={}", seg.ack_number().value() - isn_[1 - me].value_or(0));
-    }
-    if (!seg.payload().empty()) label += fmt::format(" len={}", seg.payload().size());
+    const std::string label =
+        trace::mermaid_segment_label(seg, isn_[me].value_or(0), isn_[1 - me].value_or(0));
     out_ += fmt::format("    {}->>{}: {}\n", who(from_kernel), who(!from_kernel), label);
   }
 
