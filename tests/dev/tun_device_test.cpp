@@ -44,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include "synack/dev/kernel_snmp.hpp"
 #include "synack/stack/stack.hpp"
 #include "synack/trace/tcpdump.hpp"
 #include "synack/wire/ipv4.hpp"
@@ -146,30 +147,6 @@ std::optional<InterfaceInfo> interface_info(const std::string& name) {
   close(sock);
   if (!ok) return std::nullopt;
   return info;
-}
-
-// The kernel's counters of one /proc/net/snmp group ("Tcp", "Ip"), of this thread's
-// namespace.
-std::map<std::string, long> kernel_snmp(const std::string& group) {
-  std::ifstream in("/proc/thread-self/net/snmp");
-  std::map<std::string, long> values;
-  std::string names;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(group + ":", 0) != 0) continue;
-    if (names.empty()) {
-      names = line;
-      continue;
-    }
-    std::istringstream n(names.substr(group.size() + 1));
-    std::istringstream v(line.substr(group.size() + 1));
-    std::string name;
-    long value = 0;
-    while (n >> name && v >> value)
-      values[name] = value;
-    break;
-  }
-  return values;
 }
 
 // --- Driving a Stack over the device in real time

@@ -60,6 +60,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "synack/dev/kernel_snmp.hpp"
 #include "synack/dev/pcap_tap.hpp"
 #include "synack/dev/tun_device.hpp"
 #include "synack/stack/stack.hpp"
@@ -267,29 +268,6 @@ std::optional<ProcTcpEntry> proc_tcp_entry(const FourTuple& kernel_side) {
 std::optional<int> proc_tcp_state(const FourTuple& kernel_side) {
   if (auto e = proc_tcp_entry(kernel_side)) return e->state;
   return std::nullopt;
-}
-
-// A group of /proc/net/snmp ("Tcp") of this namespace, by name.
-std::map<std::string, long> kernel_snmp(const std::string& group) {
-  std::ifstream in("/proc/thread-self/net/snmp");
-  std::map<std::string, long> values;
-  std::string names;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(group + ":", 0) != 0) continue;
-    if (names.empty()) {
-      names = line;
-      continue;
-    }
-    std::istringstream n(names.substr(group.size() + 1));
-    std::istringstream v(line.substr(group.size() + 1));
-    std::string name;
-    long value = 0;
-    while (n >> name && v >> value)
-      values[name] = value;
-    break;
-  }
-  return values;
 }
 
 // Application data as a C string literal would show it.
@@ -608,7 +586,7 @@ class Demo {
       counters += fmt::format("{} {}", name, value);
     });
     say(fmt::format("  {:<18}{}", "synack counters", counters));
-    const auto kernel = kernel_snmp("Tcp");
+    const auto kernel = dev::kernel_snmp("Tcp");
     std::string kc;
     for (const char* name : {"ActiveOpens", "PassiveOpens", "InSegs", "OutSegs", "RetransSegs",
                              "InErrs", "OutRsts", "InCsumErrors"}) {
