@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/segment_notation.hpp"
 #include "synack/stack/stack.hpp"
 #include "synack/wire/checksum.hpp"
 #include "synack/wire/icmp.hpp"
@@ -27,11 +28,12 @@ using wire::SeqLen;
 using wire::SeqNum;
 using wire::TcpFlags;
 
-inline constexpr uint16_t FIN = TcpFlags::kFin;
-inline constexpr uint16_t SYN = TcpFlags::kSyn;
-inline constexpr uint16_t RST = TcpFlags::kRst;
-inline constexpr uint16_t PSH = TcpFlags::kPsh;
-inline constexpr uint16_t ACK = TcpFlags::kAck;
+using synack::testing::ACK;
+using synack::testing::ctl_string;
+using synack::testing::FIN;
+using synack::testing::PSH;
+using synack::testing::RST;
+using synack::testing::SYN;
 
 // The stack's two addresses, the remote host, and an address that is nobody's here.
 inline constexpr Ipv4Address kLocal = Ipv4Address::from_octets(10, 0, 0, 1);
@@ -88,19 +90,6 @@ struct Packet {
   uint16_t ctl() const { return tcp ? tcp->wire_flags().bits() : 0; }
   bool is_tcp() const { return tcp.has_value(); }
 };
-
-inline std::string ctl_string(uint16_t ctl) {
-  std::string s;
-  auto add = [&](uint16_t bit, const char* name) {
-    if (ctl & bit) s += s.empty() ? name : std::string(",") + name;
-  };
-  add(SYN, "SYN");
-  add(FIN, "FIN");
-  add(RST, "RST");
-  add(PSH, "PSH");
-  add(ACK, "ACK");
-  return s;
-}
 
 inline std::string describe(Ipv4Address src, uint16_t sport, Ipv4Address dst, uint16_t dport,
                             uint32_t seq, std::optional<uint32_t> ack, uint16_t ctl, int wnd,

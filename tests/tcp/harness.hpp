@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/segment_notation.hpp"
 #include "synack/tcp/connection.hpp"
 
 namespace synack::tcp::testing {
@@ -19,12 +20,13 @@ using wire::SeqLen;
 using wire::SeqNum;
 using wire::TcpFlags;
 
-inline constexpr uint16_t FIN = TcpFlags::kFin;
-inline constexpr uint16_t SYN = TcpFlags::kSyn;
-inline constexpr uint16_t RST = TcpFlags::kRst;
-inline constexpr uint16_t PSH = TcpFlags::kPsh;
-inline constexpr uint16_t ACK = TcpFlags::kAck;
-inline constexpr uint16_t URG = TcpFlags::kUrg;
+using synack::testing::ACK;
+using synack::testing::ctl_string;
+using synack::testing::FIN;
+using synack::testing::PSH;
+using synack::testing::RST;
+using synack::testing::SYN;
+using synack::testing::URG;
 
 // A segment as a test writes it. Fields left out take the values below; `ack` is used only
 // when ACK is in `ctl`, `up` only with URG. Sequence numbers are absolute.
@@ -46,22 +48,6 @@ struct Sent {
   uint32_t seq() const { return tcp.seq.value(); }
   uint32_t ack() const { return tcp.ack ? tcp.ack->value() : 0; }
 };
-
-inline std::string ctl_string(uint16_t ctl) {
-  std::string s;
-  auto add = [&](uint16_t bit, const char* name) {
-    if (ctl & bit) {
-      s += s.empty() ? name : std::string(",") + name;
-    }
-  };
-  add(SYN, "SYN");
-  add(FIN, "FIN");
-  add(RST, "RST");
-  add(PSH, "PSH");
-  add(ACK, "ACK");
-  add(URG, "URG");
-  return s;
-}
 
 inline std::string describe(uint32_t seq, std::optional<uint32_t> ack, uint16_t ctl, size_t len,
                             uint16_t wnd) {
