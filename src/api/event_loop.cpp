@@ -70,6 +70,19 @@ void EventLoop::add_device(Device& device, Route route) {
   ports_.push_back(Port{&device, route});
 }
 
+void EventLoop::add_fd(int fd, std::function<void()> on_ready) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  check(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev), "epoll_ctl(fd)");
+  watches_.push_back(Watch{fd, std::move(on_ready)});
+}
+
+void EventLoop::remove_fd(int fd) {
+  (void)epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  std::erase_if(watches_, [fd](const Watch& w) { return w.fd == fd; });
+}
+
 bool EventLoop::run_once(std::optional<Duration> timeout) {
   int timeout_ms = -1;
   if (timeout) {
@@ -123,6 +136,14 @@ void EventLoop::turn_work(const std::vector<int>& ready, bool timer_fired) {
             stack_.receive(packet, now);
           },
           Device::kReadBatch);
+    }
+    for (size_t i = 0; i < watches_.size(); ++i) {
+      // A copy: the callback may add or remove watches.
+      if (watches_[i].fd == fd) {
+        auto on_ready = watches_[i].on_ready;
+        on_ready();
+        break;
+      }
     }
   }
   // The timerfd may be late or early by a tick; the stack's deadline is what counts.

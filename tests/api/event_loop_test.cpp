@@ -4,6 +4,8 @@
 #include "synack/api/event_loop.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -108,6 +110,30 @@ TEST(EventLoop, ReadsPacketsFromTheDeviceIntoTheStack) {
   EXPECT_EQ(s.host->loop().counters().packets_in, 1u);
   EXPECT_EQ(s.read_peer(), 1u);  // the SYN-ACK
   EXPECT_EQ(s.host->loop().counters().packets_out, 1u);
+}
+
+TEST(EventLoop, RunsAWatchedFdsCallbackUntilItIsRemoved) {
+  stack::Stack stack;
+  EventLoop loop(stack);
+  const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  int calls = 0;
+  loop.add_fd(fd, [&] {
+    uint64_t value = 0;
+    EXPECT_EQ(::read(fd, &value, sizeof value), static_cast<ssize_t>(sizeof value));
+    ++calls;
+  });
+  loop.run_once(Duration());
+  EXPECT_EQ(calls, 0);  // not readable yet
+  const uint64_t one = 1;
+  ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  loop.run_once(Duration::seconds(1));
+  EXPECT_EQ(calls, 1);
+  loop.remove_fd(fd);
+  ASSERT_EQ(::write(fd, &one, sizeof one), static_cast<ssize_t>(sizeof one));
+  loop.run_once(Duration());
+  EXPECT_EQ(calls, 1);
+  ::close(fd);
 }
 
 TEST(Route, MatchesItsPrefix) {

@@ -1,9 +1,6 @@
 #include "device_options.hpp"
 
 #include <fmt/format.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
 #include <charconv>
 #include <string_view>
@@ -17,70 +14,6 @@
 namespace synack::cli {
 
 namespace {
-
-// A TUN interface whose packets pass through its impairment queues (TunDevice's timed
-// interface). The EventLoop waits on one fd per device, so this one is an epoll set of its
-// own holding the TUN fd and a timerfd armed to the queues' next deadline.
-class ImpairedTunLink final : public api::Device {
- public:
-  static expected<std::unique_ptr<ImpairedTunLink>, std::string> make(dev::TunDevice tun) {
-    std::unique_ptr<ImpairedTunLink> link(new ImpairedTunLink(std::move(tun)));
-    link->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    link->timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (link->epoll_fd_ < 0 || link->timer_fd_ < 0) {
-      return unexpected(fmt::format("impairments: {}",
-                                    std::error_code(errno, std::generic_category()).message()));
-    }
-    for (int fd : {link->tun_.fd(), link->timer_fd_}) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.fd = fd;
-      if (epoll_ctl(link->epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        return unexpected(fmt::format("impairments: epoll_ctl: {}",
-                                      std::error_code(errno, std::generic_category()).message()));
-      }
-    }
-    return link;
-  }
-  ~ImpairedTunLink() override {
-    if (timer_fd_ >= 0) ::close(timer_fd_);
-    if (epoll_fd_ >= 0) ::close(epoll_fd_);
-  }
-  ImpairedTunLink(const ImpairedTunLink&) = delete;
-  ImpairedTunLink& operator=(const ImpairedTunLink&) = delete;
-
-  int fd() const override { return epoll_fd_; }
-  size_t read_batch(const std::function<void(wire::Bytes)>& deliver, size_t max_packets) override {
-    uint64_t expirations = 0;
-    (void)!::read(timer_fd_, &expirations, sizeof expirations);
-    // The inner epoll is level-triggered: it stays readable while the TUN fd has packets.
-    const size_t n = tun_.poll(
-        api::EventLoop::clock_now(), [&](wire::Bytes p) { deliver(p); }, max_packets);
-    arm();
-    return n;
-  }
-  bool write(wire::Bytes packet) override {
-    tun_.send(packet, api::EventLoop::clock_now());
-    arm();
-    return true;
-  }
-
- private:
-  explicit ImpairedTunLink(dev::TunDevice tun) : tun_(std::move(tun)) {}
-  void arm() {
-    itimerspec spec{};
-    if (auto deadline = tun_.next_deadline()) {
-      const int64_t us = std::max<int64_t>(1, deadline->as_micros());
-      spec.it_value.tv_sec = static_cast<time_t>(us / 1'000'000);
-      spec.it_value.tv_nsec = static_cast<long>((us % 1'000'000) * 1000);
-    }
-    (void)timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
-  }
-
-  dev::TunDevice tun_;
-  int epoll_fd_ = -1;
-  int timer_fd_ = -1;
-};
 
 expected<std::pair<wire::Ipv4Address, uint8_t>, std::string> parse_cidr(std::string_view text) {
   const size_t slash = text.find('/');
@@ -154,8 +87,8 @@ expected<OpenedDevice, std::string> open_device(const DeviceOptions& options) {
   if (!tun) return unexpected(tun.error().message);
   out.name = tun->name();
   if (!options.impair.empty()) {
-    auto link = ImpairedTunLink::make(std::move(*tun));
-    if (!link) return unexpected(link.error());
+    auto link = api::ImpairedTunLink::make(std::move(*tun));
+    if (!link) return unexpected(fmt::format("impairments: {}", link.error().message()));
     out.device = std::move(*link);
   } else {
     out.device = std::make_unique<api::TunLink>(std::move(*tun));

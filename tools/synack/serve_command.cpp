@@ -2,7 +2,7 @@
 // or SIGTERM. Apps: echo (sends back what it reads), discard (reads and drops), sink (reads,
 // and prints per connection the bytes received and their sha256 when the peer closes).
 // Single-threaded: one EventLoop turn at a time; the signals arrive through a signalfd the
-// loop waits on like a device.
+// loop watches (EventLoop::add_fd).
 #include <fmt/format.h>
 #include <signal.h>
 #include <sodium.h>
@@ -33,28 +33,6 @@ struct ServeOptions {
   std::string app = "echo";
   uint32_t backlog = 128;
   std::string syncookies = "auto";
-};
-
-// A signalfd as a Device, so the loop wakes for SIGINT/SIGTERM. It never carries packets
-// (its route matches only 255.255.255.255/32, which nothing sends to).
-class SignalLink final : public api::Device {
- public:
-  SignalLink(int fd, bool& stop) : fd_(fd), stop_(stop) {}
-  ~SignalLink() override { ::close(fd_); }
-  SignalLink(const SignalLink&) = delete;
-  SignalLink& operator=(const SignalLink&) = delete;
-  int fd() const override { return fd_; }
-  size_t read_batch(const std::function<void(wire::Bytes)>&, size_t) override {
-    signalfd_siginfo info{};
-    while (::read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
-      stop_ = true;
-    return 0;
-  }
-  bool write(wire::Bytes) override { return false; }
-
- private:
-  int fd_;
-  bool& stop_;
 };
 
 enum class App { kEcho, kDiscard, kSink };
@@ -224,7 +202,6 @@ int run_serve(const ServeOptions& options) {
     return 1;
   }
   bool stop = false;
-  auto signal_link = std::make_unique<SignalLink>(sfd, stop);
 
   auto opened = open_device(options.device);
   if (!opened) {
@@ -233,9 +210,12 @@ int run_serve(const ServeOptions& options) {
   }
   config.addresses.push_back(opened->address);
   api::Host host(config);
-  // The signal link first: its route matches nothing; everything else goes to the TUN.
-  host.add_device(std::move(signal_link), api::Route{wire::Ipv4Address(0xffffffffU), 32});
   host.add_device(std::move(opened->device));
+  host.loop().add_fd(sfd, [sfd, &stop] {
+    signalfd_siginfo info{};
+    while (::read(sfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
+      stop = true;
+  });
   if (opened->tap) host.loop().set_tap(&*opened->tap);
 
   Server server(host, app);
@@ -252,6 +232,8 @@ int run_serve(const ServeOptions& options) {
     host.run_once(std::nullopt);
     server.reap();
   }
+  host.loop().remove_fd(sfd);
+  ::close(sfd);
   fmt::print("synack serve: stopped\n");
   std::fflush(stdout);
   if (opened->tap) (void)opened->tap->flush();

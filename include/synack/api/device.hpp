@@ -1,7 +1,8 @@
 // api::Device — what the EventLoop needs of a link: a pollable file descriptor, a batched
 // read of whole IPv4 packets, and a write of one. TunLink adapts a dev::TunDevice;
-// DatagramLink is one end of a socketpair carrying one IPv4 packet per datagram, so tests
-// can join two Hosts in one process without privileges.
+// ImpairedTunLink adapts one whose packets pass through its impairment queues; DatagramLink is one
+// end of a socketpair carrying one IPv4 packet per datagram, so tests can join two Hosts in one
+// process without privileges.
 #pragma once
 
 #include <cstddef>
@@ -46,6 +47,31 @@ class TunLink final : public Device {
 
  private:
   dev::TunDevice tun_;
+};
+
+// A TUN interface with impairments (TunConfig::to_kernel / from_kernel): packets go through
+// the device's timed interface (send/poll/next_deadline). The EventLoop waits on one fd per
+// device, so this one is an epoll set of its own holding the TUN fd and a timerfd armed to
+// the impairment queues' next deadline (CLOCK_MONOTONIC, EventLoop::clock_now()).
+class ImpairedTunLink final : public Device {
+ public:
+  static expected<std::unique_ptr<ImpairedTunLink>, std::error_code> make(dev::TunDevice tun);
+  ~ImpairedTunLink() override;
+  ImpairedTunLink(const ImpairedTunLink&) = delete;
+  ImpairedTunLink& operator=(const ImpairedTunLink&) = delete;
+
+  int fd() const override { return epoll_fd_; }
+  size_t read_batch(const std::function<void(wire::Bytes)>& deliver, size_t max_packets) override;
+  bool write(wire::Bytes packet) override;
+  dev::TunDevice& tun() { return tun_; }
+
+ private:
+  explicit ImpairedTunLink(dev::TunDevice tun) : tun_(std::move(tun)) {}
+  void arm();
+
+  dev::TunDevice tun_;
+  int epoll_fd_ = -1;
+  int timer_fd_ = -1;
 };
 
 // One end of an AF_UNIX SOCK_SEQPACKET socketpair: each write is one packet. A full socket

@@ -59,6 +59,11 @@ class EventLoop {
   // Adds a device (not owned; it must outlive the loop). A packet goes out through the
   // first device whose route contains its destination.
   void add_device(Device& device, Route route = {});
+  // Watches a file descriptor that is not a device (a signalfd, a control socket; not
+  // owned): `on_ready` runs in the turn that finds it readable, under the turn mutex if one
+  // is set, before the stack's timers and transmissions. remove_fd() before closing it.
+  void add_fd(int fd, std::function<void()> on_ready);
+  void remove_fd(int fd);
   void set_event_handler(EventHandler handler) { handler_ = std::move(handler); }
   // Records every packet in and out (timestamps from system_clock, so epoch 0).
   void set_tap(dev::PcapTap* tap) { tap_ = tap; }
@@ -92,6 +97,10 @@ class EventLoop {
     Device* device;
     Route route;
   };
+  struct Watch {
+    int fd;
+    std::function<void()> on_ready;
+  };
   void turn_work(const std::vector<int>& ready, bool timer_fired);
   void transmit_all(Instant now);
   void arm_timer();
@@ -99,6 +108,7 @@ class EventLoop {
 
   stack::Stack& stack_;
   std::vector<Port> ports_;
+  std::vector<Watch> watches_;
   EventHandler handler_;
   dev::PcapTap* tap_ = nullptr;
   std::mutex* turn_mutex_ = nullptr;
