@@ -16,10 +16,15 @@ void register_sim_command(CLI::App& app, int& exit_code);
 void register_demo_command(CLI::App& app, int& exit_code);
 void register_serve_command(CLI::App& app, int& exit_code);
 void register_connect_command(CLI::App& app, int& exit_code);
+void register_get_command(CLI::App& app, int& exit_code);
+void register_perf_command(CLI::App& app, int& exit_code);
+void register_ss_command(CLI::App& app, int& exit_code);
+void register_nstat_command(CLI::App& app, int& exit_code);
 
 inline constexpr CommandRegistrar kCommands[] = {
     register_demo_command,  register_trace_command,   register_sim_command,
-    register_serve_command, register_connect_command,
+    register_serve_command, register_connect_command, register_get_command,
+    register_perf_command,  register_ss_command,      register_nstat_command,
 };
 
 }  // namespace synack::cli

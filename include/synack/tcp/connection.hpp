@@ -65,6 +65,9 @@ struct ConnectionStatus {
   Duration srtt;
   Duration rttvar;
   Duration rto;
+  // The congestion window, once the sender has congestion control; until then nullopt
+  // (what limits the sender is snd_wnd).
+  std::optional<uint32_t> cwnd;
   ConnectionStats stats;
 };
 
