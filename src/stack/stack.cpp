@@ -715,9 +715,20 @@ std::vector<ConnectionRow> Stack::table() const {
   return rows;
 }
 
-namespace {
+std::vector<ListenerRow> Stack::listeners() const {
+  std::vector<ListenerRow> rows;
+  for (ListenerId id = 0; id < listeners_.size(); ++id) {
+    const Listener& l = listeners_[id];
+    if (!l.open) continue;
+    rows.push_back(ListenerRow{.id = id,
+                               .local = l.local,
+                               .accept_queue = l.accept_queue.size(),
+                               .syn_queue = l.syn_queue,
+                               .backlog = l.backlog});
+  }
+  return rows;
+}
 
-// ss(8)'s names for the states.
 std::string_view ss_state(State s) {
   switch (s) {
     case State::kClosed:
@@ -746,6 +757,8 @@ std::string_view ss_state(State s) {
   return "?";
 }
 
+namespace {
+
 std::string endpoint_text(const Endpoint& e) {
   return e.addr == wire::Ipv4Address() ? fmt::format("*:{}", e.port) : e.to_string();
 }
@@ -756,10 +769,9 @@ std::string Stack::format_table() const {
   std::string out =
       fmt::format("{:<11}{:>6} {:>6}  {:<21} {:<21} {:>8} {:>8}\n", "State", "Recv-Q", "Send-Q",
                   "Local Address:Port", "Peer Address:Port", "rtt(ms)", "retrans");
-  for (const Listener& l : listeners_) {
-    if (!l.open) continue;
-    out += fmt::format("{:<11}{:>6} {:>6}  {:<21} {:<21} {:>8} {:>8}\n", "LISTEN",
-                       l.accept_queue.size(), l.backlog, endpoint_text(l.local), "*:*", "", "");
+  for (const ListenerRow& l : listeners()) {
+    out += fmt::format("{:<11}{:>6} {:>6}  {:<21} {:<21} {:>8} {:>8}\n", "LISTEN", l.accept_queue,
+                       l.backlog, endpoint_text(l.local), "*:*", "", "");
   }
   for (const ConnectionRow& row : table()) {
     const tcp::ConnectionStatus& st = row.status;

@@ -23,6 +23,7 @@
 #include "commands.hpp"
 #include "device_options.hpp"
 #include "synack/api/blocking.hpp"
+#include "synack/api/control.hpp"
 
 namespace synack::cli {
 
@@ -49,8 +50,11 @@ bool write_all(int fd, const std::byte* data, size_t size) {
 }
 
 // Ends the process without running destructors: the stdin thread may still be blocked in
-// read(), and the loop thread holds references to the host.
-[[noreturn]] void finish(int code, std::optional<dev::PcapTap>& tap, api::BlockingHost& host) {
+// read(), and the loop thread holds references to the host. The control socket goes first
+// (under the host's lock: it is watched by the loop).
+[[noreturn]] void finish(int code, std::optional<dev::PcapTap>& tap, api::BlockingHost& host,
+                         std::unique_ptr<api::ControlServer>& control) {
+  host.with_host([&](api::Host&) { control.reset(); });
   if (tap) {
     host.stop();
     (void)tap->flush();
@@ -78,6 +82,7 @@ int run_connect(const ConnectOptions& options) {
   api::BlockingHost host(config, std::move(devices));
   std::optional<dev::PcapTap>& tap = opened->tap;
   if (tap) host.with_host([&](api::Host& h) { h.loop().set_tap(&*tap); });
+  std::unique_ptr<api::ControlServer> control = start_control(host, "connect");
 
   const tcp::Endpoint remote{*remote_addr, options.port};
   std::optional<Duration> timeout;
@@ -89,7 +94,7 @@ int run_connect(const ConnectOptions& options) {
   auto conn = host.connect(remote, timeout, socket_options);
   if (!conn) {
     fmt::print(stderr, "synack connect: {}: {}\n", remote.to_string(), conn.error().message());
-    finish(1, tap, host);
+    finish(1, tap, host, control);
   }
 
   std::atomic<bool> stdin_failed{false};
@@ -128,7 +133,7 @@ int run_connect(const ConnectOptions& options) {
     code = 1;
   }
   (void)conn->close();
-  finish(code, tap, host);
+  finish(code, tap, host, control);
 }
 
 }  // namespace

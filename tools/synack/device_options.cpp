@@ -103,4 +103,19 @@ expected<OpenedDevice, std::string> open_device(const DeviceOptions& options) {
   return out;
 }
 
+std::unique_ptr<api::ControlServer> start_control(api::Host& host, const std::string& command) {
+  auto control = api::ControlServer::start(host, command);
+  if (!control) {
+    fmt::print(stderr, "synack {}: no control socket in {} ({}); synack ss will not see it\n",
+               command, api::control_dir(), control.error().message());
+    return nullptr;
+  }
+  return std::move(*control);
+}
+
+std::unique_ptr<api::ControlServer> start_control(api::BlockingHost& host,
+                                                  const std::string& command) {
+  return host.with_host([&](api::Host& h) { return start_control(h, command); });
+}
+
 }  // namespace synack::cli

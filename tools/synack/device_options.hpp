@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "synack/api/blocking.hpp"
+#include "synack/api/control.hpp"
 #include "synack/api/device.hpp"
 #include "synack/api/socket.hpp"
 #include "synack/dev/pcap_tap.hpp"
@@ -39,5 +41,11 @@ struct OpenedDevice {
 
 // Parses and opens; the error is a message ready for stderr (without the command prefix).
 expected<OpenedDevice, std::string> open_device(const DeviceOptions& options);
+
+// The control socket `synack ss` and `synack nstat` ask (api::ControlServer), started in the
+// loop's thread. On failure it warns on stderr and returns nullptr: the command goes on.
+std::unique_ptr<api::ControlServer> start_control(api::Host& host, const std::string& command);
+std::unique_ptr<api::ControlServer> start_control(api::BlockingHost& host,
+                                                  const std::string& command);
 
 }  // namespace synack::cli

@@ -78,6 +78,18 @@ struct ConnectionRow {
   tcp::ConnectionStatus status;
 };
 
+// A listener as `ss` shows it: as in Linux, Recv-Q is its accept queue, Send-Q its backlog.
+struct ListenerRow {
+  ListenerId id = 0;
+  tcp::Endpoint local;
+  size_t accept_queue = 0;  // established, not yet accepted
+  uint32_t syn_queue = 0;   // in SYN_RCVD
+  uint32_t backlog = 0;
+};
+
+// ss(8)'s name for a state: "ESTAB", "SYN-SENT", "TIME-WAIT", ...
+std::string_view ss_state(tcp::State s);
+
 class Stack {
  public:
   explicit Stack(const StackConfig& config = {});
@@ -133,6 +145,8 @@ class Stack {
   const Counters& counters() const { return counters_; }
   // Every connection (not listeners), for `ss`.
   std::vector<ConnectionRow> table() const;
+  // Every open listener.
+  std::vector<ListenerRow> listeners() const;
   // The listeners and connections as `ss -tan` prints them, with rtt and retransmits:
   //   State      Recv-Q Send-Q  Local Address:Port   Peer Address:Port   rtt(ms)  retrans
   // For a listener Recv-Q is the accept queue and Send-Q the backlog, as in Linux.
