@@ -11,6 +11,11 @@ std::error_code errc(std::errc e) {
   return std::make_error_code(e);
 }
 
+// SO_SNDBUF / SO_RCVBUF bounds: below the minimum the value is raised to it (as Linux
+// does); above the maximum it is refused.
+constexpr size_t kMinSocketBuffer = 4096;
+constexpr size_t kMaxSocketBuffer = size_t{64} << 20;
+
 template <class... Args, class F>
 void call(const F& f, Args... args) {
   // A copy: the callback may close its own socket, which clears the stored one.
@@ -87,6 +92,13 @@ const Host::Entry* Host::entry(const Socket& s) const {
 
 tcp::Connection* Host::connection_of(const Entry& e) {
   return e.kind == Kind::kConnection ? stack_.connection(e.conn) : nullptr;
+}
+
+tcp::Config Host::connection_config(const Entry& e) const {
+  tcp::Config config = stack_.config().tcp;
+  if (e.options.send_buffer) config.send_buffer = *e.options.send_buffer;
+  if (e.options.receive_buffer) config.receive_buffer = *e.options.receive_buffer;
+  return config;
 }
 
 void Host::apply_options(Entry& e) {
@@ -223,7 +235,7 @@ std::error_code Socket::listen(uint32_t backlog) {
   Host::Entry* e = host_ ? host_->entry(*this) : nullptr;
   if (e == nullptr) return errc(std::errc::bad_file_descriptor);
   if (e->kind != Host::Kind::kFresh || !e->bound) return errc(std::errc::invalid_argument);
-  auto id = host_->stack_.listen(*e->bound, backlog);
+  auto id = host_->stack_.listen(*e->bound, backlog, host_->connection_config(*e));
   if (!id) return id.error();
   e->kind = Host::Kind::kListener;
   e->listener = *id;
@@ -261,7 +273,8 @@ std::error_code Socket::connect(const tcp::Endpoint& remote) {
                              : std::errc::connection_already_in_progress);
   }
   if (e->kind == Host::Kind::kListener) return errc(std::errc::invalid_argument);
-  auto conn = host_->stack_.connect(remote, EventLoop::clock_now(), e->bound);
+  auto conn =
+      host_->stack_.connect(remote, EventLoop::clock_now(), e->bound, host_->connection_config(*e));
   if (!conn) return conn.error();
   e->kind = Host::Kind::kConnection;
   e->conn = *conn;
@@ -284,14 +297,6 @@ expected<size_t, std::error_code> Socket::send(wire::Bytes data, SendFlags flags
   if (e->shut_wr) return unexpected(errc(std::errc::broken_pipe));
   if (c->state() == tcp::State::kSynSent || c->state() == tcp::State::kSynRcvd) {
     return unexpected(errc(std::errc::resource_unavailable_try_again));
-  }
-  if (e->options.send_buffer) {
-    const size_t queued = c->status().send_queue;
-    const size_t room = *e->options.send_buffer > queued ? *e->options.send_buffer - queued : 0;
-    if (room == 0 && !data.empty()) {
-      return unexpected(errc(std::errc::resource_unavailable_try_again));
-    }
-    data = data.first(std::min(room, data.size()));
   }
   auto sent = host_->stack_.send(e->conn, data, EventLoop::clock_now(), flags.urgent);
   host_->loop_.flush();
@@ -400,8 +405,8 @@ std::error_code Socket::set_send_buffer(size_t bytes) {
   Host::Entry* e = host_ ? host_->entry(*this) : nullptr;
   if (e == nullptr) return errc(std::errc::bad_file_descriptor);
   if (e->kind != Host::Kind::kFresh || bytes == 0) return errc(std::errc::invalid_argument);
-  if (bytes > host_->stack_.config().tcp.send_buffer) return errc(std::errc::not_supported);
-  e->options.send_buffer = bytes;
+  if (bytes > kMaxSocketBuffer) return errc(std::errc::invalid_argument);
+  e->options.send_buffer = std::max(bytes, kMinSocketBuffer);
   return {};
 }
 
@@ -409,8 +414,8 @@ std::error_code Socket::set_receive_buffer(size_t bytes) {
   Host::Entry* e = host_ ? host_->entry(*this) : nullptr;
   if (e == nullptr) return errc(std::errc::bad_file_descriptor);
   if (e->kind != Host::Kind::kFresh || bytes == 0) return errc(std::errc::invalid_argument);
-  if (bytes != host_->stack_.config().tcp.receive_buffer) return errc(std::errc::not_supported);
-  e->options.receive_buffer = bytes;
+  if (bytes > kMaxSocketBuffer) return errc(std::errc::invalid_argument);
+  e->options.receive_buffer = std::max(bytes, kMinSocketBuffer);
   return {};
 }
 
@@ -478,13 +483,7 @@ size_t Socket::writable() const {
   const Host::Entry* e = host_ ? host_->entry(*this) : nullptr;
   const tcp::Connection* c = e ? host_->connection_of(*e) : nullptr;
   if (c == nullptr || e->shut_wr) return 0;
-  size_t space = c->send_space();
-  if (e->options.send_buffer) {
-    const size_t queued = c->status().send_queue;
-    space =
-        std::min(space, *e->options.send_buffer > queued ? *e->options.send_buffer - queued : 0);
-  }
-  return space;
+  return c->send_space();
 }
 
 bool Socket::listening() const {

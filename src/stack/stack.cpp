@@ -208,7 +208,7 @@ void Stack::segment_to_listener(ListenerId lid, const FourTuple& tuple, const wi
     ++counters_.TcpExtListenDrops;
     return;
   }
-  auto conn = std::make_unique<Connection>(cfg_.tcp);
+  auto conn = std::make_unique<Connection>(l.config.value_or(cfg_.tcp));
   if (conn->accept_syn(tuple, seg, isn_.isn(tuple, now), now)) return;
   ++l.syn_queue;
   const ConnId id = add_connection(std::move(conn), lid);
@@ -229,7 +229,7 @@ void Stack::send_syn_cookie(ListenerId lid, const FourTuple& tuple, const wire::
     offered.options.window_scale.reset();
     offered.options.sack_permitted = false;
   }
-  Connection once(cfg_.tcp);
+  Connection once(listeners_[lid].config.value_or(cfg_.tcp));
   if (once.accept_syn(tuple, offered, cookie.iss, now)) return;
   auto synack = once.poll_transmit(now);
   if (!synack) return;
@@ -274,7 +274,7 @@ void Stack::cookie_ack(ListenerId lid, const FourTuple& tuple, const wire::TcpRe
     syn.options.sack_permitted = o.sack_permitted;
     syn.options.timestamps = wire::TcpTimestamps{seg.options.timestamps->value, 0};
   }
-  auto conn = std::make_unique<Connection>(cfg_.tcp);
+  auto conn = std::make_unique<Connection>(l.config.value_or(cfg_.tcp));
   if (conn->accept_cookie(tuple, syn, checked->iss, seg, now)) return;
   const ConnId id = add_connection(std::move(conn), lid);
   slots_[id.slot].last_state = State::kSynRcvd;  // counted as a passive open below
@@ -449,7 +449,8 @@ std::optional<StackEvent> Stack::poll_event() {
 
 // --- Connections ------------------------------------------------------------------------
 
-expected<ListenerId, std::error_code> Stack::listen(const Endpoint& local, uint32_t backlog) {
+expected<ListenerId, std::error_code> Stack::listen(const Endpoint& local, uint32_t backlog,
+                                                    std::optional<tcp::Config> config) {
   if (local.port == 0) return unexpected(std::make_error_code(std::errc::invalid_argument));
   if (local.addr != wire::Ipv4Address() && !is_local(local.addr)) {
     return unexpected(std::make_error_code(std::errc::address_not_available));
@@ -467,6 +468,7 @@ expected<ListenerId, std::error_code> Stack::listen(const Endpoint& local, uint3
   const auto id = static_cast<ListenerId>(listeners_.size());
   listeners_.push_back(Listener{.local = local,
                                 .backlog = std::max<uint32_t>(1, std::min(backlog, cfg_.somaxconn)),
+                                .config = std::move(config),
                                 .open = true});
   listener_by_endpoint_[local] = id;
   return id;
@@ -504,7 +506,8 @@ std::optional<ConnId> Stack::accept(ListenerId id) {
 }
 
 expected<ConnId, std::error_code> Stack::connect(const Endpoint& remote, Instant now,
-                                                 std::optional<Endpoint> local_in) {
+                                                 std::optional<Endpoint> local_in,
+                                                 std::optional<tcp::Config> config) {
   if (addresses_.empty()) return unexpected(std::make_error_code(std::errc::network_unreachable));
   Endpoint local = local_in.value_or(Endpoint{addresses_.front(), 0});
   if (local.addr == wire::Ipv4Address()) local.addr = addresses_.front();
@@ -524,7 +527,7 @@ expected<ConnId, std::error_code> Stack::connect(const Endpoint& remote, Instant
     return unexpected(std::make_error_code(std::errc::address_in_use));
   }
   const FourTuple tuple{local, remote};
-  auto conn = std::make_unique<Connection>(cfg_.tcp);
+  auto conn = std::make_unique<Connection>(config.value_or(cfg_.tcp));
   if (auto e = conn->connect(tuple, isn_.isn(tuple, now), now)) return unexpected(e);
   ++counters_.TcpActiveOpens;
   const ConnId id = add_connection(std::move(conn), std::nullopt);

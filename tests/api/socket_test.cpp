@@ -238,9 +238,9 @@ TEST(Socket, OptionsReachTheConnection) {
   ASSERT_FALSE(listener.bind({kB, 7}));
   ASSERT_FALSE(listener.listen());
   Socket client = p.a.socket();
-  EXPECT_EQ(client.set_receive_buffer(1000), std::errc::not_supported);
-  EXPECT_FALSE(client.set_receive_buffer(p.a.stack().config().tcp.receive_buffer));
+  EXPECT_EQ(client.set_receive_buffer(size_t{1} << 30), std::errc::invalid_argument);
   EXPECT_FALSE(client.set_send_buffer(1000));
+  EXPECT_EQ(client.options().send_buffer, 4096u);  // raised to the minimum, as Linux does
   EXPECT_EQ(client.set_keepalive_count(0), std::errc::invalid_argument);
   EXPECT_EQ(client.connect({kB, 7}), std::errc::operation_in_progress);
   EXPECT_EQ(client.set_send_buffer(2000), std::errc::invalid_argument);  // too late
@@ -254,11 +254,36 @@ TEST(Socket, OptionsReachTheConnection) {
   EXPECT_TRUE(server.options().nodelay);  // inherited from the listener
   EXPECT_TRUE(server.options().keepalive.enabled);
   EXPECT_EQ(server.options().keepalive.idle, Duration::seconds(5));
-  // SNDBUF caps what the socket queues.
+  // SNDBUF sizes the connection's send buffer.
   const std::string big(5000, 'y');
-  EXPECT_EQ(or_else(client.send(bytes(big)), 0), 1000u);
+  EXPECT_EQ(or_else(client.send(bytes(big)), 0), 4096u);
   EXPECT_EQ(client.writable(), 0u);
   EXPECT_EQ(client.send(bytes(big)).error(), std::errc::resource_unavailable_try_again);
+}
+
+TEST(Socket, ReceiveBufferSetsTheWindowOfConnectionsAndOfAcceptedOnes) {
+  Pair p;
+  Socket listener = p.b.socket();
+  ASSERT_FALSE(listener.set_receive_buffer(16384));
+  ASSERT_FALSE(listener.bind({kB, 7}));
+  ASSERT_FALSE(listener.listen());
+  Socket client = p.a.socket();
+  ASSERT_FALSE(client.set_receive_buffer(size_t{4} << 20));
+  ASSERT_EQ(client.connect({kB, 7}), std::errc::operation_in_progress);
+  Socket server;
+  ASSERT_TRUE(p.run_until([&] {
+    if (!server.valid()) {
+      if (auto s = listener.accept()) server = std::move(*s);
+    }
+    return server.valid() && client.connected();
+  }));
+  // Each side's window as the other sees it: 16 KiB offered by the server; the client's
+  // 4 MiB needs a window scale of 7 (4 MiB / 65535 rounded up to a power of two).
+  EXPECT_EQ(client.status()->snd_wnd, 16384u);
+  EXPECT_EQ(server.status()->snd_wscale, 7);
+  EXPECT_EQ(server.status()->snd_wnd, size_t{4} << 20);
+  // Default-sized ones for comparison: the stack's 256 KiB.
+  EXPECT_EQ(p.a.stack().config().tcp.receive_buffer, size_t{256} * 1024);
 }
 
 TEST(Socket, UrgentDataStaysInlineWithAMark) {

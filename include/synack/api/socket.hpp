@@ -28,11 +28,10 @@
 //
 // Options (set_* return EINVAL where the option makes no sense any more):
 //   NODELAY, KEEPALIVE (+ idle, interval, count): any time, applied to the connection.
-//   SNDBUF: before connect/listen; caps what the socket queues (at most the engine's
-//           Config.send_buffer, which the stack gives every connection).
-//   RCVBUF: the engine sizes every connection's receive buffer (and so its window) from
-//           StackConfig.tcp.receive_buffer; Stack::connect/listen take no per-connection
-//           config yet, so only that size is accepted (ENOTSUP otherwise).
+//   SNDBUF, RCVBUF: before connect/listen; the size of the connection's send and receive
+//           buffers (the receive buffer sets the window and its scale), from 4 KiB (smaller
+//           values are raised to it) to 64 MiB (EINVAL above). A listener passes its sizes
+//           to the connections it accepts. Unset: StackConfig.tcp's.
 //   LINGER: nullopt (off), zero (abortive close), or a time the blocking close waits.
 //   REUSEADDR: what it means here: binding an address:port that another socket of this
 //           Host has bound succeeds when both set REUSEADDR and neither listens (Linux's
@@ -199,6 +198,7 @@ class Host {
   Socket allocate(Kind kind);
   void free_entry(uint32_t index);
   tcp::Connection* connection_of(const Entry& e);
+  tcp::Config connection_config(const Entry& e) const;
   void apply_options(Entry& e);
   void on_event(const stack::StackEvent& event);
   void discard_input(Entry& e);

@@ -118,14 +118,19 @@ class Stack {
 
   // A listener on `local` (address 0.0.0.0 for every local address). backlog bounds the SYN
   // queue and the accept queue, each capped by somaxconn. EADDRINUSE if taken.
-  expected<ListenerId, std::error_code> listen(const tcp::Endpoint& local, uint32_t backlog);
+  // `config` (default: StackConfig::tcp) is what the listener's connections get (socket
+  // options such as SO_RCVBUF; cookie-built connections too).
+  expected<ListenerId, std::error_code> listen(const tcp::Endpoint& local, uint32_t backlog,
+                                               std::optional<tcp::Config> config = std::nullopt);
   // Closes a listener; connections not yet accepted are reset.
   void close_listener(ListenerId id, Instant now);
   // The next established connection of the listener, if any.
   std::optional<ConnId> accept(ListenerId id);
   // Active open. Without `local` (or with port 0) an ephemeral port is chosen (RFC 6056).
+  // `config` overrides StackConfig::tcp for this connection.
   expected<ConnId, std::error_code> connect(const tcp::Endpoint& remote, Instant now,
-                                            std::optional<tcp::Endpoint> local = std::nullopt);
+                                            std::optional<tcp::Endpoint> local = std::nullopt,
+                                            std::optional<tcp::Config> config = std::nullopt);
 
   // The connection behind a handle; nullptr once it is gone.
   tcp::Connection* connection(ConnId id);
@@ -169,6 +174,7 @@ class Stack {
     uint32_t syn_queue = 0;              // connections in SYN_RCVD
     std::deque<ConnId> accept_queue;     // established, not yet accepted
     std::optional<Instant> last_cookie;  // when this listener last answered with a cookie
+    std::optional<tcp::Config> config;   // its connections' settings, if not the stack's
     bool open = false;
   };
 

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# synack's observability and robustness against the Linux kernel's tools, in a private
+# network namespace:
+#   synack ss / nstat   list a running synack serve's listener, connections and counters
+#   hping3 SYN flood    against a listener with backlog 16: kernel clients still connect and
+#                       exchange data (at least 99 % of them), and synack sends SYN cookies
+#   tshark              reads synack's pcaps without a malformed packet or a bad checksum
+# Usage: tools_test.sh PATH/TO/synack
+# Needs root (CAP_NET_ADMIN, unshare): skipped (77) otherwise, failed when CI is set.
+set -u
+
+SYNACK=${1:-}
+if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
+  echo "usage: $0 PATH/TO/synack" >&2
+  exit 2
+fi
+SYNACK=$(readlink -f "$SYNACK")
+
+skip() {
+  echo "SKIP: $*" >&2
+  if [[ -n "${CI:-}" ]]; then exit 1; fi
+  exit 77
+}
+
+if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
+  [[ $(id -u) -eq 0 ]] || skip "needs root (CAP_NET_ADMIN and unshare -n)"
+  command -v unshare >/dev/null || skip "needs unshare (util-linux)"
+  command -v hping3 >/dev/null || skip "needs hping3"
+  command -v tshark >/dev/null || skip "needs tshark"
+  command -v socat >/dev/null || skip "needs socat"
+  [[ -x /usr/bin/python3 ]] || skip "needs /usr/bin/python3"
+  [[ -e /dev/net/tun ]] || skip "needs /dev/net/tun"
+  SYNACK_IN_NETNS=1 exec unshare -n -- "$0" "$@"
+fi
+
+ip link set lo up 2>/dev/null
+WORK=$(mktemp -d)
+# The control sockets of this test's synack processes, apart from any others.
+export SYNACK_RUNTIME_DIR="$WORK/run"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+pass() { echo "PASS: $*"; passed=$((passed + 1)); }
+fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+
+# Polls (every 50 ms, at most ~5 s) until the command succeeds.
+wait_for() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    "$@" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+has_addr() { ip -4 addr show dev "$1" 2>/dev/null | grep -q "inet $2/"; }
+
+start_serve() {  # NAME NET PORT LOG ARGS...
+  local name=$1 net=$2 port=$3 log=$4
+  shift 4
+  "$SYNACK" serve --tun "$name" --addr "$net.2/24" --port "$port" "$@" >"$log" 2>&1 &
+  SERVE_PID=$!
+  PIDS+=("$SERVE_PID")
+  wait_for has_addr "$name" "$net.1" && wait_for grep -q "on $net.2" "$log"
+}
+stop_serve() {
+  kill -INT "$SERVE_PID" 2>/dev/null
+  local i
+  for ((i = 0; i < 100; i++)); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
+  wait "$SERVE_PID" 2>/dev/null
+}
+
+# Kernel clients: N connections, C at a time; each sends a line and reads it back.
+cat >"$WORK/clients.py" <<'PY'
+import concurrent.futures, socket, sys
+host, port, n, parallel = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def one(i):
+    try:
+        s = socket.create_connection((host, port), timeout=15)
+        s.settimeout(15)
+        msg = b"ping %d\n" % i
+        s.sendall(msg)
+        got = b""
+        while len(got) < len(msg):
+            b = s.recv(100)
+            if not b:
+                break
+            got += b
+        s.close()
+        return got == msg
+    except OSError as e:
+        return repr(e)
+with concurrent.futures.ThreadPoolExecutor(parallel) as ex:
+    res = list(ex.map(one, range(n)))
+ok = sum(1 for r in res if r is True)
+print(ok, n, [r for r in res if r is not True][:3])
+PY
+
+# --- 1. synack ss and synack nstat against a running serve ---------------------------------
+if start_serve ss0 10.71.0 7 "$WORK/ss.log" --app echo --backlog 16; then
+  # One connection held open by a kernel client while ss looks.
+  (sleep 3; echo bye) | timeout 10 socat - TCP:10.71.0.2:7 >/dev/null 2>&1 &
+  HOLD=$!
+  PIDS+=("$HOLD")
+  estab() { "$SYNACK" ss | grep -q "^ESTAB .*10\.71\.0\.2:7 .*10\.71\.0\.1:.*synack serve pid=$SERVE_PID"; }
+  if wait_for estab; then
+    pass "synack ss lists the kernel client's connection as ESTAB"
+  else
+    fail "synack ss: no ESTAB row"; "$SYNACK" ss -a
+  fi
+  if "$SYNACK" ss -l | grep -q "^LISTEN *0 *16 *10\.71\.0\.2:7 *\*:\*.*synack serve pid=$SERVE_PID"; then
+    pass "synack ss -l lists the listener with its backlog"
+  else
+    fail "synack ss -l"; "$SYNACK" ss -l
+  fi
+  if "$SYNACK" nstat | grep -q "^TcpPassiveOpens  *1$" &&
+    "$SYNACK" nstat | grep -q "^#synack serve pid=$SERVE_PID"; then
+    pass "synack nstat shows TcpPassiveOpens 1 for the serve process"
+  else
+    fail "synack nstat"; "$SYNACK" nstat
+  fi
+  wait "$HOLD" 2>/dev/null
+  stop_serve
+  if [[ -z "$(ls -A "$SYNACK_RUNTIME_DIR" 2>/dev/null)" ]]; then
+    pass "the control socket is removed when serve stops"
+  else
+    fail "left behind: $(ls "$SYNACK_RUNTIME_DIR")"
+  fi
+else
+  fail "serve did not come up"; cat "$WORK/ss.log"
+fi
+
+# --- 2. SYN flood from hping3 against backlog 16 -------------------------------------------
+if start_serve fl0 10.72.0 7 "$WORK/flood.log" --app echo --backlog 16 --syncookies auto; then
+  # Spoofed sources: the SYN-ACKs go nowhere, so half-open connections pile up as in a
+  # real flood. Bounded by timeout; the clients start once the flood is under way.
+  timeout 30 hping3 -q -S -p 7 --flood --rand-source 10.72.0.2 >"$WORK/hping.log" 2>&1 &
+  FLOOD=$!
+  PIDS+=("$FLOOD")
+  flooding() { "$SYNACK" nstat | grep -q "^TcpExtSyncookiesSent"; }
+  wait_for flooding
+  read -r ok total errors < <(timeout 60 /usr/bin/python3 "$WORK/clients.py" 10.72.0.2 7 200 20)
+  still_flooding=no
+  kill -0 "$FLOOD" 2>/dev/null && still_flooding=yes
+  cookies=$("$SYNACK" nstat | awk '$1 == "TcpExtSyncookiesSent" { print $2 }')
+  kill "$FLOOD" 2>/dev/null
+  wait "$FLOOD" 2>/dev/null
+  if [[ -n "${ok:-}" && $((ok * 100)) -ge $((total * 99)) && $still_flooding == yes && ${cookies:-0} -gt 0 ]]; then
+    pass "under a SYN flood, $ok of $total kernel clients connected and echoed; $cookies SYN cookies sent"
+  else
+    fail "SYN flood: ${ok:-?} of ${total:-?} clients ok (${errors:-}), flood running to the end: $still_flooding, cookies sent: ${cookies:-0}"
+    cat "$WORK/hping.log" "$WORK/flood.log"
+  fi
+  stop_serve
+else
+  fail "serve did not come up"; cat "$WORK/flood.log"
+fi
+
+# --- 3. tshark reads synack's captures cleanly ------------------------------------------------
+# Bad checksums or malformed packets in the pcaps of a serve (echo, a 1 MiB upload, an
+# abortive close) and of a connect (data both ways, half-close).
+tshark_clean() {  # FILE -> prints the offending packets
+  tshark -n -r "$1" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
+    -Y '_ws.malformed || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || _ws.expert.severity == "error"' 2>&1 |
+    grep -v '^Running as user "root"'
+}
+if start_serve ts0 10.73.0 7 "$WORK/ts.log" --app echo --pcap "$WORK/serve.pcap"; then
+  head -c 1048576 /dev/urandom >"$WORK/mib"
+  timeout 10 socat -t 3 - TCP:10.73.0.2:7 <"$WORK/mib" >"$WORK/mib.back" 2>/dev/null
+  timeout 10 /usr/bin/python3 -c '
+import socket, struct
+s = socket.create_connection(("10.73.0.2", 7), timeout=5)
+s.sendall(b"x" * 1000)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()'
+  stop_serve
+  packets=$(tshark -n -r "$WORK/serve.pcap" 2>/dev/null | wc -l)
+  bad=$(tshark_clean "$WORK/serve.pcap")
+  if cmp -s "$WORK/mib" "$WORK/mib.back" && [[ $packets -gt 100 && -z "$bad" ]]; then
+    pass "tshark: serve's pcap ($packets packets) has no malformed packet or bad checksum"
+  else
+    fail "tshark on serve's pcap ($packets packets): ${bad:-echo mismatch}"
+  fi
+else
+  fail "serve did not come up"; cat "$WORK/ts.log"
+fi
+
+cat >"$WORK/server.py" <<'PY'
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 9000))
+s.listen(1)
+s.settimeout(10)
+c, _ = s.accept()
+c.settimeout(10)
+n = 0
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    n += len(b)
+c.sendall(b"%d\n" % n)
+c.close()
+PY
+/usr/bin/python3 "$WORK/server.py" &
+SERVER=$!
+PIDS+=("$SERVER")
+wait_for grep -q ":2328 " /proc/net/tcp
+head -c 200000 /dev/urandom | timeout 20 "$SYNACK" connect --tun tc0 --addr 10.74.0.2/24 \
+  --pcap "$WORK/connect.pcap" 10.74.0.1 9000 >"$WORK/connect.out" 2>"$WORK/connect.err"
+wait "$SERVER" 2>/dev/null
+packets=$(tshark -n -r "$WORK/connect.pcap" 2>/dev/null | wc -l)
+bad=$(tshark_clean "$WORK/connect.pcap")
+if [[ "$(cat "$WORK/connect.out")" == 200000 && $packets -gt 10 && -z "$bad" ]]; then
+  pass "tshark: connect's pcap ($packets packets) has no malformed packet or bad checksum"
+else
+  fail "tshark on connect's pcap ($packets packets): ${bad:-} out=$(cat "$WORK/connect.out") $(cat "$WORK/connect.err")"
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 && $passed -gt 0 ]]
