@@ -162,7 +162,22 @@ else
   fail "serve did not come up"; cat "$WORK/flood.log"
 fi
 
-# --- 3. tshark reads synack's captures cleanly ------------------------------------------------
+# --- 3. --syncookies on: every handshake goes through a cookie ------------------------------
+if start_serve ck0 10.75.0 7 "$WORK/cookies.log" --app echo --syncookies on; then
+  read -r ok total errors < <(timeout 30 /usr/bin/python3 "$WORK/clients.py" 10.75.0.2 7 20 4)
+  sent=$("$SYNACK" nstat | awk '$1 == "TcpExtSyncookiesSent" { print $2 }')
+  recv=$("$SYNACK" nstat | awk '$1 == "TcpExtSyncookiesRecv" { print $2 }')
+  if [[ "${ok:-}" == 20 && "${sent:-}" == 20 && "${recv:-}" == 20 ]]; then
+    pass "--syncookies on: 20 kernel clients, 20 cookies sent and 20 accepted"
+  else
+    fail "--syncookies on: ${ok:-?} of 20 ok (${errors:-}), cookies sent ${sent:-0}, received ${recv:-0}"
+  fi
+  stop_serve
+else
+  fail "serve did not come up"; cat "$WORK/cookies.log"
+fi
+
+# --- 4. tshark reads synack's captures cleanly ------------------------------------------------
 # Bad checksums or malformed packets in the pcaps of a serve (echo, a 1 MiB upload, an
 # abortive close) and of a connect (data both ways, half-close).
 tshark_clean() {  # FILE -> prints the offending packets
