@@ -309,8 +309,12 @@ class Session {
  private:
   enum class Phase { kRunning, kEnded, kDone };
 
+  // The first error stands, except that the connection's own (ECONNRESET, ETIMEDOUT...)
+  // replaces the EPIPE a send() meets when the connection closed in the same turn but its
+  // error event has not been dispatched yet.
   void note_error(std::error_code ec) {
-    if (ec && !error_) error_ = ec;
+    if (!ec) return;
+    if (!error_ || (error_ == std::errc::broken_pipe && ec != std::errc::broken_pipe)) error_ = ec;
   }
 
   void refresh_status() {
