@@ -240,8 +240,9 @@ class Session {
     if (phase_ == Phase::kRunning) {
       if (now >= next_tick_) {
         record_interval(now);
-        // Behind by more than one interval (a stall): the next line is a whole one away.
-        next_tick_ = std::max(next_tick_ + setup_.interval, now + Duration::millis(1));
+        // On the grid of whole intervals from the start, even after a stall.
+        while (next_tick_ <= now)
+          next_tick_ = next_tick_ + setup_.interval;
       }
       const bool time_up = time_deadline_ && now >= *time_deadline_;
       if (setup_.sending) {
@@ -719,7 +720,7 @@ int run_client(const ClientOptions& options) {
       error = std::make_error_code(std::errc::timed_out);
     }
   }
-  if (!connected) {
+  if (!connected || error) {  // refused, timed out, or reset as soon as it was established
     fmt::print(stderr, "synack perf: connect to {}: {}\n", remote.to_string(), error.message());
     (void)socket.abort();
     flush_tap();
