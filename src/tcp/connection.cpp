@@ -792,9 +792,13 @@ void Connection::acknowledge(SeqNum ack, const TcpRepr& seg, Instant now) {
   if (before(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // after go-back-N
   if (snd_up_ && send_offset(snd_una_) >= *snd_up_) snd_up_.reset();
   // The SYN occupies ISS and the FIN the number after the data; neither is in the buffer.
+  // Once SND.UNA has moved past ISS it never comes back; but after 2 GiB it is no longer
+  // "after" ISS modulo 2^32, so the test is whether it left ISS, not where it is.
   size_t freed = 0;
-  if (after(snd_una_, iss_))
+  if (snd_una_ != iss_ || syn_acked_) {
+    syn_acked_ = true;
     freed = sndbuf_.acknowledge(std::min(send_offset(snd_una_), sndbuf_.end_offset()));
+  }
   retries_ = 0;
   persist_backoff_ = 0;
   // RFC 6298 §5.2: all outstanding data acknowledged -> stop the timer; §5.3: new data

@@ -9,6 +9,7 @@
 // RCV.NXT = rcv(0).
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -287,6 +288,46 @@ TEST(DataAck, AdvanceFreesSendBufferAndSignalsWritable) {
   EXPECT_EQ(h.conn.status().send_queue, 0u);
   h.advance(Duration::seconds(10));
   h.expect_nothing();  // nothing left to retransmit
+}
+
+// Sequence numbers are compared modulo 2^32 (RFC 9293 §3.4): a connection that has sent
+// more than 2 GiB, and then more than 4 GiB (SND.UNA back around to ISS), must go on freeing
+// its send buffer with every ACK. The test plays a peer that acknowledges each flight, with
+// 65000-octet segments so the 4 GiB pass quickly.
+TEST(DataAck, AcksKeepFreeingTheSendBufferPastTwoAndFourGibibytes) {
+  Harness h;
+  h.syn_sent();
+  Seg synack{.seq = kPeerIss, .ack = kIss + 1, .ctl = SYN | ACK};
+  synack.options.mss = 65000;
+  h.send(synack);
+  h.expect(Seg{.seq = kIss + 1, .ack = kPeerIss + 1, .ctl = ACK});
+  const std::vector<std::byte> chunk(64 * 1024, std::byte{'x'});
+  const uint64_t target = (uint64_t{1} << 32) + (uint64_t{1} << 20);
+  uint64_t written = 0;
+  for (int round = 0; written < target && round < 200'000; ++round) {
+    auto n = h.conn.send(chunk, h.now);
+    ASSERT_TRUE(n) << n.error().message() << " after " << written << " octets";
+    ASSERT_GT(*n, 0u) << "the send buffer stayed full after " << written << " octets";
+    written += *n;
+    std::optional<SeqNum> edge;
+    while (auto out = h.conn.poll_transmit(h.now))
+      edge = out->seq + SeqLen(static_cast<uint32_t>(out->payload.size()));
+    ASSERT_TRUE(edge) << "nothing sent after " << written << " octets";
+    wire::TcpRepr ack;
+    ack.src_port = h.tuple.remote.port;
+    ack.dst_port = h.tuple.local.port;
+    ack.seq = SeqNum(rcv(0));
+    ack.ack = *edge;
+    ack.window = 65535;
+    h.conn.on_segment(ack, h.tuple.remote, h.now);
+  }
+  EXPECT_GE(written, target);
+  while (auto out = h.conn.poll_transmit(h.now)) {
+  }
+  const ConnectionStatus st = h.conn.status();
+  EXPECT_EQ(st.stats.bytes_out, written);
+  EXPECT_LT(st.send_queue, 65536u);  // at most what the last window left unsent
+  EXPECT_EQ(h.conn.state(), State::kEstablished);
 }
 
 // "If the ACK acks something not yet sent (SEG.ACK > SND.NXT), then send an ACK, drop the

@@ -217,6 +217,7 @@ class Connection {
   // plus one: after a retransmission timeout snd_nxt_ goes back to snd_una_ (go-back-N)
   // while snd_max_ remembers what the peer may acknowledge.
   wire::SeqNum iss_, snd_una_, snd_nxt_, snd_max_, snd_wl1_, snd_wl2_;
+  bool syn_acked_ = false;  // SND.UNA has moved past ISS (it stays true across the wrap)
   uint32_t snd_wnd_ = 0;
   uint32_t max_snd_wnd_ = 0;        // RFC 5961 §5.2 MAX.SND.WND
   std::optional<uint64_t> snd_up_;  // send offset just past the urgent data
