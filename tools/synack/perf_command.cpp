@@ -18,7 +18,6 @@
 // for the peer's FIN, and closes.
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -38,6 +37,7 @@
 
 #include "commands.hpp"
 #include "device_options.hpp"
+#include "signal_watch.hpp"
 #include "synack/api/event_loop.hpp"
 #include "synack/api/socket.hpp"
 
@@ -123,41 +123,6 @@ std::string json_string(std::string_view s) {
 std::string json_number(double x) {
   return std::isfinite(x) ? fmt::format("{}", x) : "0";
 }
-
-// SIGINT and SIGTERM, blocked and read through a signalfd the loop watches.
-class SignalWatch {
- public:
-  ~SignalWatch() {
-    if (loop_ != nullptr) loop_->remove_fd(fd_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  // Call before anything else, so that the signals queue for the fd.
-  std::error_code block() {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) return {errno, std::system_category()};
-    fd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd_ < 0) return {errno, std::system_category()};
-    return {};
-  }
-  void watch(api::EventLoop& loop) {
-    loop_ = &loop;
-    loop.add_fd(fd_, [this] {
-      signalfd_siginfo info{};
-      while (::read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
-        ++count_;
-    });
-  }
-  // Signals received so far.
-  int count() const { return count_; }
-
- private:
-  int fd_ = -1;
-  api::EventLoop* loop_ = nullptr;
-  int count_ = 0;
-};
 
 struct Limits {
   std::optional<uint64_t> bytes;
@@ -588,8 +553,9 @@ int run_server(const ServerOptions& options) {
   config.addresses.push_back(opened->address);
   api::Host host(config);
   host.add_device(std::move(opened->device));
-  signals.watch(host.loop());
+  auto watching = signals.watch(host.loop());
   if (opened->tap) host.loop().set_tap(&*opened->tap);
+  auto control = start_control(host, "perf");
 
   std::map<uint64_t, std::unique_ptr<Session>> sessions;
   uint64_t next_id = 1;
@@ -687,8 +653,9 @@ int run_client(const ClientOptions& options) {
   config.addresses.push_back(opened->address);
   api::Host host(config);
   host.add_device(std::move(opened->device));
-  signals.watch(host.loop());
+  auto watching = signals.watch(host.loop());
   if (opened->tap) host.loop().set_tap(&*opened->tap);
+  auto control = start_control(host, "perf");
   auto flush_tap = [&] {
     if (opened->tap) (void)opened->tap->flush();
   };
