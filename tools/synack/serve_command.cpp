@@ -1,6 +1,8 @@
 // `synack serve`: a TCP server on synack's own stack, behind a TUN interface, until SIGINT
 // or SIGTERM. Apps: echo (sends back what it reads), discard (reads and drops), sink (reads,
-// and prints per connection the bytes received and their sha256 when the peer closes).
+// and prints per connection the bytes received and their sha256 when the peer closes), and
+// http (an HTTP/1.1 file server for GET and HEAD of the files under --root, with keep-alive
+// and pipelining, one log line per request on stdout; see http.hpp).
 // Single-threaded: one EventLoop turn at a time; the signals arrive through a signalfd the
 // loop watches (EventLoop::add_fd).
 #include <fmt/format.h>
@@ -16,11 +18,13 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.hpp"
 #include "device_options.hpp"
+#include "http.hpp"
 #include "synack/api/socket.hpp"
 
 namespace synack::cli {
@@ -33,9 +37,10 @@ struct ServeOptions {
   std::string app = "echo";
   uint32_t backlog = 128;
   std::string syncookies = "auto";
+  std::optional<std::string> root;  // http: the directory served (default: the current one)
 };
 
-enum class App { kEcho, kDiscard, kSink };
+enum class App { kEcho, kDiscard, kSink, kHttp };
 
 struct Conn {
   api::Socket socket;
@@ -122,6 +127,7 @@ class Server {
           crypto_hash_sha256_update(&c.sha, reinterpret_cast<const unsigned char*>(buf.data()), *n);
           break;
         case App::kDiscard:
+        case App::kHttp:  // (HttpFileServer's)
           break;
       }
     }
@@ -183,6 +189,11 @@ int run_serve(const ServeOptions& options) {
   App app = App::kEcho;
   if (options.app == "discard") app = App::kDiscard;
   if (options.app == "sink") app = App::kSink;
+  if (options.app == "http") app = App::kHttp;
+  if (options.root && app != App::kHttp) {
+    fmt::print(stderr, "synack serve: --root is for --app http\n");
+    return 1;
+  }
   api::HostConfig config;
   if (options.syncookies == "on") config.stack.syncookies = stack::SynCookieMode::kOn;
   if (options.syncookies == "off") config.stack.syncookies = stack::SynCookieMode::kOff;
@@ -218,19 +229,45 @@ int run_serve(const ServeOptions& options) {
   });
   if (opened->tap) host.loop().set_tap(&*opened->tap);
 
-  Server server(host, app);
   const tcp::Endpoint local{opened->address, options.port};
-  if (auto ec = server.listen(local, options.backlog)) {
-    fmt::print(stderr, "synack serve: listen on {}: {}\n", local.to_string(), ec.message());
-    return 1;
-  }
-  fmt::print("synack serve: {} on {} ({}; kernel side {}/{})\n", options.app, local.to_string(),
-             opened->name, opened->kernel_address.to_string(), opened->prefix_len);
-  std::fflush(stdout);
-
-  while (!stop) {
-    host.run_once(std::nullopt);
-    server.reap();
+  const std::string banner =
+      fmt::format("on {} ({}; kernel side {}/{})", local.to_string(), opened->name,
+                  opened->kernel_address.to_string(), opened->prefix_len);
+  if (app == App::kHttp) {
+    http::FileServerConfig http_config;
+    if (options.root) http_config.root = *options.root;
+    auto server = http::HttpFileServer::create(host, http_config, [](const std::string& line) {
+      fmt::print("{}\n", line);
+      std::fflush(stdout);
+    });
+    if (!server) {
+      fmt::print(stderr, "synack serve: {}\n", server.error());
+      return 1;
+    }
+    if (auto ec = (*server)->listen(local, options.backlog)) {
+      fmt::print(stderr, "synack serve: listen on {}: {}\n", local.to_string(), ec.message());
+      return 1;
+    }
+    fmt::print("synack serve: http {}, root {}\n", banner, (*server)->root());
+    std::fflush(stdout);
+    // Turns of at most a second, so that idle connections time out.
+    while (!stop) {
+      host.run_once(Duration::seconds(1));
+      (*server)->reap();
+      (*server)->tick(api::EventLoop::clock_now());
+    }
+  } else {
+    Server server(host, app);
+    if (auto ec = server.listen(local, options.backlog)) {
+      fmt::print(stderr, "synack serve: listen on {}: {}\n", local.to_string(), ec.message());
+      return 1;
+    }
+    fmt::print("synack serve: {} {}\n", options.app, banner);
+    std::fflush(stdout);
+    while (!stop) {
+      host.run_once(std::nullopt);
+      server.reap();
+    }
   }
   host.loop().remove_fd(sfd);
   ::close(sfd);
@@ -252,8 +289,13 @@ void register_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--port", options->port, "the port to listen on")->required();
   cmd->add_option("--app", options->app,
                   "echo: send back; discard: read and drop; sink: print bytes and sha256 per "
-                  "connection (http: not yet)")
-      ->check(CLI::IsMember({"echo", "discard", "sink"}));
+                  "connection; http: serve the files under --root over HTTP/1.1 (GET, HEAD; "
+                  "a directory gives its index.html, else a listing), a log line per request")
+      ->check(CLI::IsMember({"echo", "discard", "sink", "http"}))
+      ->capture_default_str();
+  cmd->add_option("--root", options->root,
+                  "http: the directory to serve (default: the current directory); nothing "
+                  "outside it is served, symlinks leading out included (403)");
   cmd->add_option("--backlog", options->backlog, "the listen backlog")->capture_default_str();
   cmd->add_option("--syncookies", options->syncookies, "SYN cookies: on, off or auto")
       ->check(CLI::IsMember({"on", "off", "auto"}))
