@@ -983,8 +983,12 @@ TcpRepr Connection::make_segment(SeqNum seq, uint16_t flags) {
 void Connection::finish_segment(TcpRepr& seg) {
   if (seg.ack) {
     const uint32_t wnd = receive_window_to_advertise();
-    // RFC 7323 §2.2: windows in SYN segments are not scaled. Scaled windows are rounded up
-    // when that keeps the advertised edge where it was, so scaling never shrinks it.
+    // RFC 7323 §2.2: windows in SYN segments are not scaled. A scaled window is rounded up
+    // when that keeps the advertised edge where it was — but only as far as the receive
+    // buffer reaches: an edge past the buffer's end would invite data that cannot be kept.
+    // Otherwise it is rounded down, and the edge may seem to retreat by less than one unit
+    // of the scale (RFC 7323 §2.4 and appendix F); every edge advertised so far lies
+    // within the buffer, so nothing the peer sent up to it is lost.
     uint32_t field;
     if (seg.flags.syn()) {
       field = std::min(wnd, kMaxUnscaledWindow);
@@ -992,7 +996,10 @@ void Connection::finish_segment(TcpRepr& seg) {
     } else {
       const uint32_t unit = uint32_t{1} << rcv_wscale_;
       const bool keep_edge = rcv_nxt_ + SeqLen(wnd) == rcv_adv_;
-      field = std::min((keep_edge ? wnd + unit - 1 : wnd) >> rcv_wscale_, kMaxUnscaledWindow);
+      const uint64_t rounded_up = (uint64_t{wnd} + unit - 1) & ~uint64_t{unit - 1};
+      const bool round_up = keep_edge && rounded_up <= rcvbuf_.free_window();
+      field = std::min(static_cast<uint32_t>((round_up ? rounded_up : wnd) >> rcv_wscale_),
+                       kMaxUnscaledWindow);
       const SeqNum edge = rcv_nxt_ + SeqLen(field << rcv_wscale_);
       if (after(edge, rcv_adv_)) rcv_adv_ = edge;
     }

@@ -1035,7 +1035,10 @@ TEST(DataWindowScale, ReceivedWindowShiftedByPeerScale) {
   h.expect_nothing();
 }
 
-// Our window field is RCV.WND >> Rcv.Wind.Shift, and the edge it names never moves back.
+// Our window field is RCV.WND >> Rcv.Wind.Shift. The edge it names stays within the receive
+// buffer: when the window is no multiple of the unit and rounding up would name octets the
+// buffer cannot hold, it is rounded down, and the edge seems to retreat by less than one
+// unit (RFC 7323 §2.4, appendix F).
 TEST(DataWindowScale, AdvertisedWindowShiftedByOurScale) {
   Harness h(window_scale_config());
   const Sent ack = establish(h, window_scale_options(2));
@@ -1046,14 +1049,22 @@ TEST(DataWindowScale, AdvertisedWindowShiftedByOurScale) {
   h.advance(Duration::millis(40));
   h.expect(Seg{.seq = snd(0), .ack = rcv(1000), .ctl = ACK, .wnd = (262144 - 1000) >> 3}, true);
 
-  // 100 more octets: the window (262044) is no multiple of 8; the field rounds up rather than
-  // move the edge left.
+  // 100 more octets, unread: the window (261044) is no multiple of 8, and the buffer ends
+  // at rcv(262144). Rounding up would name rcv(262148): the field rounds down instead.
   h.send(Seg{.seq = rcv(1000), .ack = snd(0), .ctl = ACK, .data = stream(1000, 100)});
   h.advance(Duration::millis(40));
   const Sent next = h.take();
   EXPECT_EQ(next.ack(), rcv(1100));
-  EXPECT_GE(next.ack() + (uint32_t{next.tcp.window} << 3), rcv(262144));
+  EXPECT_EQ(next.ack() + (uint32_t{next.tcp.window} << 3), rcv(262140));
   h.expect_nothing();
+
+  // Once the application reads, the window is a multiple of 8 again: rounding up (to keep
+  // an edge) happens only while it stays within the buffer.
+  EXPECT_EQ(h.read().size(), 1100u);
+  h.send(Seg{.seq = rcv(1100), .ack = snd(0), .ctl = ACK, .data = stream(1100, 5)});
+  h.advance(Duration::millis(40));
+  const Sent after_read = h.take();
+  EXPECT_LE(after_read.ack() + (uint32_t{after_read.tcp.window} << 3), rcv(1100 + 262144));
 }
 
 // --- Timestamps (RFC 7323 §3–5) and SACK (RFC 2018) ----------------------------------------

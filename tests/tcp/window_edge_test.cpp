@@ -1,6 +1,6 @@
-// A reproduction, in the engine alone, of what the kernel interop transfers show: with a
-// window scale, synack's receiver advertises a right edge a few bytes past what its receive
-// buffer can hold, and drops the data the kernel then sends up to that edge.
+// In the engine alone, what the kernel interop transfers showed: with a window scale,
+// synack's receiver advertised a right edge a few bytes past what its receive buffer could
+// hold, and dropped the data the kernel then sent up to that edge.
 //
 // A Linux sender fills a receive-limited window to its last byte: in the transfers with
 // net.ipv4.tcp_timestamps=0 (MSS 1460, synack's window scale 3), synack advertised
@@ -8,31 +8,19 @@
 // kernel sent 8173521:8174661, synack kept 8 bytes less, answered with duplicate ACKs
 // <ACK=8174653><WND=1> and the kernel had to fast-retransmit (TcpExtTCPSackRecovery).
 //
-// The cause is the rounding in Connection::finish_segment: when the window computed by
-// receive_window_to_advertise() keeps the old right edge (keep_edge), the scaled field is
-// rounded *up* to a multiple of 2^rcv_wscale, which moves rcv_adv_ past the buffer's end
-// by up to 2^rcv_wscale - 1 bytes; the next ACK keeps that edge and rounds up again from a
-// different RCV.NXT, so the overshoot accumulates. Reassembler::insert then truncates what
-// lies past read_offset() + capacity().
-//
-// The test is skipped unless SYNACK_KNOWN_BUGS is set, so that the suite stays green while
-// the bug is open: run `SYNACK_KNOWN_BUGS=1 interop_tests --gtest_filter='KernelWindowEdge*'`.
+// The cause was the rounding in Connection::finish_segment: to keep the old right edge the
+// scaled field was rounded *up*, past the buffer's end, and the overshoot accumulated from
+// ACK to ACK. Now the field is rounded up only while the edge stays within the buffer.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
-#include "../tcp/harness.hpp"
+#include "harness.hpp"
 
 namespace synack::tcp::testing {
 namespace {
-
-bool run_known_bugs() {
-  const char* v = std::getenv("SYNACK_KNOWN_BUGS");
-  return v != nullptr && *v != '\0';
-}
 
 // The peer behaves as a Linux sender limited by synack's window: it sends MSS-sized
 // segments (smaller at the window's edge) up to the right edge synack last advertised,
@@ -40,10 +28,6 @@ bool run_known_bugs() {
 // drift out of alignment with the window scale). After every segment synack sends, the
 // edge it advertised must lie within the buffer: read offset + capacity.
 TEST(KernelWindowEdge, TheAdvertisedRightEdgeNeverPassesTheEndOfTheReceiveBuffer) {
-  if (!run_known_bugs()) {
-    GTEST_SKIP() << "known synack bug (scaled window rounded up past the receive buffer; "
-                    "see this file's header): set SYNACK_KNOWN_BUGS=1 to run";
-  }
   constexpr uint32_t kBuffer = 256 * 1024;
   constexpr uint32_t kMss = 1460;
   Config cfg = Harness::plain_config();
