@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -137,8 +138,10 @@ class Simulation {
     return s;
   }
 
-  // Runs until both ends are CLOSED or `limit` of virtual time passes.
-  Result run(Duration limit = Duration::seconds(3600)) {
+  // Runs until both ends are CLOSED or `limit` of virtual time passes. `observe` is called
+  // with the time after every step (e.g. to note when a transfer completed).
+  Result run(Duration limit = Duration::seconds(3600),
+             const std::function<void(Instant)>& observe = {}) {
     const Instant deadline = now_ + limit;
     Result r;
     while (now_ <= deadline && ++r.steps < 50'000'000) {
@@ -163,6 +166,7 @@ class Simulation {
       now_ = std::max(now_, *next);
       deliver(c2s_, server_);
       deliver(s2c_, client_);
+      if (observe) observe(now_);
       if (auto d = client_.conn.next_deadline(); d && *d <= now_) client_.conn.on_timeout(now_);
       if (auto d = server_.conn.next_deadline(); d && *d <= now_) server_.conn.on_timeout(now_);
     }

@@ -4,6 +4,7 @@
 //   SYNACK_SIM_SEED=123 build/release/tests/tcp_tests --gtest_filter='Simulation.*'
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "sim.hpp"
@@ -108,6 +109,41 @@ TEST(Simulation, CorruptedPacketsAreDroppedByChecksum) {
   EXPECT_GT(sim.c2s().counters().corrupted + sim.s2c().counters().corrupted, 0u);
   EXPECT_EQ(sim.client().checksum_drops + sim.server().checksum_drops,
             sim.c2s().counters().corrupted + sim.s2c().counters().corrupted);
+}
+
+// Loss recovery, measured: a 1 MB bulk transfer over a 20 ms, 20 Mbit/s path at 1 % and
+// 3 % random loss, ten seeds each. Prints the mean transfer time (until the receiver has
+// every byte) and the sender's retransmissions, for comparing recovery strategies.
+TEST(Simulation, BulkTransferUnderLossMeasured) {
+  for (double loss : {0.01, 0.03}) {
+    double total_ms = 0;
+    uint64_t total_retx = 0;
+    uint64_t total_timeouts = 0;
+    constexpr int kSeeds = 10;
+    constexpr size_t kBytes = 1'000'000;
+    for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+      Config c = sim_config(1500);
+      c.send_buffer = 256 * 1024;
+      c.receive_buffer = 256 * 1024;
+      const Impairments imp{.latency = Duration::millis(20), .rate_bps = 20'000'000, .loss = loss};
+      Simulation sim(seed, imp, c, kBytes, 0);
+      std::optional<Instant> done;
+      const Result r = sim.run(Duration::seconds(3600), [&](Instant now) {
+        if (!done && sim.server().received.size() == kBytes) done = now;
+      });
+      ASSERT_TRUE(r.client_ok && r.server_ok) << r.failure << " seed " << seed;
+      ASSERT_TRUE(done.has_value());
+      total_ms += static_cast<double>(done->as_micros()) / 1000.0;
+      const auto st = sim.client().conn.status().stats;
+      total_retx += st.retransmitted_segments;
+      total_timeouts += st.timeouts;
+    }
+    std::printf(
+        "[ measure  ] loss %.0f%%: 1 MB in %.0f ms mean, %.1f retransmitted segments, "
+        "%.1f timeouts per transfer\n",
+        loss * 100, total_ms / kSeeds, static_cast<double>(total_retx) / kSeeds,
+        static_cast<double>(total_timeouts) / kSeeds);
+  }
 }
 
 }  // namespace
