@@ -49,6 +49,36 @@ bool is_informational(int status) {
   return status >= 100 && status < 200;
 }
 
+bool inside_root(const std::string& root, const std::string& real) {
+  return root == "/" || real == root ||
+         (real.size() > root.size() && real.compare(0, root.size(), root) == 0 &&
+          real[root.size()] == '/');
+}
+
+// Where an open file descriptor really is (/proc/self/fd): nullopt if /proc cannot say.
+std::optional<std::string> fd_path(int fd) {
+  char buf[PATH_MAX];
+  const std::string link = fmt::format("/proc/self/fd/{}", fd);
+  const ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return std::nullopt;
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// Opens a path resolve_under_root() returned, and checks that what was opened still lies
+// inside the root: a directory on the way swapped for a symlink between the realpath() and
+// the open() cannot lead out. -1 with errno set (EACCES for a file that is outside).
+int open_inside(const std::string& root, const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  auto real = fd_path(fd);
+  if (real && !inside_root(root, *real)) {
+    ::close(fd);
+    errno = EACCES;
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -298,10 +328,7 @@ Resolved resolve_under_root(const std::string& root, std::string_view decoded_pa
     return {.status = errno == EACCES ? 403 : 404};
   }
   std::string real(buf);
-  const bool inside = root == "/" || real == root ||
-                      (real.size() > root.size() && real.compare(0, root.size(), root) == 0 &&
-                       real[root.size()] == '/');
-  if (!inside) return {.status = 403};
+  if (!inside_root(root, real)) return {.status = 403};
   return {.status = 200, .path = std::move(real)};
 }
 
@@ -939,7 +966,7 @@ void HttpFileServer::start_response(Conn& c) {
   if (resolved.status != 200) return start_error(c, resolved.status, c.line);
 
   std::string type(content_type_for(*path));
-  int fd = ::open(resolved.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+  int fd = open_inside(config_.root, resolved.path);
   if (fd < 0) return start_error(c, errno == EACCES ? 403 : 404, c.line);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -952,7 +979,7 @@ void HttpFileServer::start_response(Conn& c) {
     const std::string dir_url = path->ends_with('/') ? *path : *path + "/";
     Resolved index = resolve_under_root(config_.root, dir_url + "index.html");
     if (index.status == 200) {
-      fd = ::open(index.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+      fd = open_inside(config_.root, index.path);
       if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         ::close(fd);
         fd = -1;

@@ -258,11 +258,20 @@ struct FileServerConfig {
 };
 
 // GET and HEAD of the files under a root, over HTTP/1.1 on an api::Host (the thread that
-// runs the host's loop calls everything). Persistent connections and pipelining (requests
-// answered in order, one at a time; further requests wait, unparsed, in a bounded buffer);
-// a file streams from disk in 64 KiB reads as the socket takes them. One log line per
-// request: `http 10.66.0.1:41234 "GET /index.html HTTP/1.1" 200 1234` (the last field: body
-// bytes sent).
+// runs the host's loop calls everything). Persistent connections (HTTP/1.1 by default,
+// "Connection: close" honoured; HTTP/1.0 only with "Connection: keep-alive") and pipelining
+// (requests answered in order, one at a time; further requests wait, unparsed, in a 64 KiB
+// buffer, and the socket is not read beyond it); a file streams from disk in 64 KiB reads as
+// the socket takes them. Every response has a Content-Length. A directory gives its
+// index.html, else an HTML listing (FileServerConfig::listings; 404 without). Statuses:
+// 400 malformed request or a target decode_request_path() refuses ("..", NUL, backslash,
+// bad escape), 403 a path that resolves outside the root (symlinks; the file opened is
+// checked again through /proc/self/fd, so a swap after the realpath() cannot lead out) or
+// that is not a regular file or directory, 404 missing, 405 (with Allow) for methods other
+// than GET and HEAD, 414 and 431 (RequestLimits), 505 for versions other than 1.x. After a
+// 400, 414, 431 or 505 the connection closes. One log line per request:
+// `http 10.66.0.1:41234 "GET /index.html HTTP/1.1" 200 1234` (the last field: body bytes
+// handed to the stack; "-" for the request line when it could not be parsed).
 class HttpFileServer {
  public:
   using LogFn = std::function<void(const std::string& line)>;
