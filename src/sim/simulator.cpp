@@ -13,12 +13,14 @@
 #include <optional>
 #include <ostream>
 #include <span>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
 #include "synack/dev/mem_link.hpp"
 #include "synack/dev/pcap_tap.hpp"
 #include "synack/trace/mermaid.hpp"
+#include "synack/trace/plot.hpp"
 #include "synack/trace/tcpdump.hpp"
 #include "synack/wire/ipv4.hpp"
 #include "synack/wire/tcp.hpp"
@@ -193,6 +195,16 @@ std::optional<std::string> validate(const SimConfig& c) {
   }
   if (c.flood_syn_per_s > 10'000'000) return "at most 10M flood SYNs per second";
   if (c.time_limit <= Duration{}) return "the time limit is positive";
+  if ((c.series_connections > 0 || c.plot || !c.plot_path.empty()) &&
+      (c.sample_interval < Duration::micros(1) || c.sample_interval > Duration::seconds(3600))) {
+    return "the sample interval is between 1 us and one hour";
+  }
+  if (c.max_samples < 2 || c.max_samples > 1'000'000) {
+    return "at most 2 to 1000000 samples per series";
+  }
+  if ((c.plot || !c.plot_path.empty()) && c.plot_connection >= c.connections) {
+    return "the plotted connection is one of the connections (0 .. conns - 1)";
+  }
   return std::nullopt;
 }
 
@@ -261,6 +273,9 @@ struct End {
   bool reached_closed = false;
   bool released = false;
   bool dirty = false;
+  // One past the highest sequence number this end has sent, as seen on the wire (kept
+  // for sampled connections only).
+  std::optional<wire::SeqNum> snd_max;
 };
 
 struct Conn {
@@ -271,8 +286,10 @@ struct Conn {
   End server;
   Stream c2s;
   Stream s2c;
-  bool quiet = false;     // both ends CLOSED or in TIME_WAIT
-  bool finished = false;  // both ends CLOSED
+  bool quiet = false;                // both ends CLOSED or in TIME_WAIT
+  bool finished = false;             // both ends CLOSED
+  std::optional<ConnSeries> series;  // sampled: from its start until quiet
+  bool sampling_done = false;
 };
 
 uint64_t key_of(stack::ConnId id) {
@@ -428,8 +445,59 @@ dev::Impairments impairments(const SimConfig& c) {
                           .seed = dev::derive_seed(c.seed, 103)};
 }
 
+std::string format_probability(double p) {
+  return fmt::format("{}%", p * 100);
+}
+
+std::string format_bytes(uint64_t n) {
+  if (n >= (1u << 30) && n % (1u << 30) == 0) return fmt::format("{}G", n >> 30);
+  if (n >= (1u << 20) && n % (1u << 20) == 0) return fmt::format("{}M", n >> 20);
+  if (n >= (1u << 10) && n % (1u << 10) == 0) return fmt::format("{}K", n >> 10);
+  return fmt::format("{}", n);
+}
+
+// "1 connection, 64K bytes each way, mtu 1500, delay 10 ms, rate unlimited, loss 0%, ...".
+std::string describe_config(const SimConfig& config) {
+  return fmt::format(
+      "{} connection{}, {} bytes {}, mtu {}, delay {} ms, rate {}, loss {}, dup {}, reorder {}, "
+      "corrupt {}, seed {}",
+      config.connections, config.connections == 1 ? "" : "s", format_bytes(config.bytes),
+      config.direction == Direction::kBoth ? "each way" : to_string(config.direction), config.mtu,
+      static_cast<double>(config.delay.as_micros()) / 1000,
+      config.rate_bps == 0 ? std::string("unlimited")
+                           : fmt::format("{} Mbit/s", static_cast<double>(config.rate_bps) / 1e6),
+      format_probability(config.loss), format_probability(config.dup),
+      format_probability(config.reorder), format_probability(config.corrupt), config.seed);
+}
+
 double seconds(Instant t) {
   return static_cast<double>(t.as_micros()) / 1e6;
+}
+
+// A window-like status field as an optional count: std::optional or plain arithmetic, the
+// largest value of its type meaning "infinite" (none); anything else: none.
+template <class T>
+std::optional<uint64_t> count_value(const T& v) {
+  if constexpr (requires {
+                  v.has_value();
+                  *v;
+                }) {
+    if (!v.has_value()) return std::nullopt;
+    return count_value(*v);
+  } else if constexpr (std::is_arithmetic_v<T>) {
+    if (v < T{} || v == std::numeric_limits<T>::max()) return std::nullopt;
+    return static_cast<uint64_t>(v);
+  } else {
+    return std::nullopt;
+  }
+}
+
+// The fields congestion control may add to ConnectionStatus, read when they are there.
+template <class Status>
+void read_congestion_fields(const Status& st, Sample& s) {
+  s.cwnd = count_value(st.cwnd);
+  if constexpr (requires { st.ssthresh; }) s.ssthresh = count_value(st.ssthresh);
+  if constexpr (requires { st.pacing_rate; }) s.pacing_rate = count_value(st.pacing_rate);
 }
 
 class Simulator {
@@ -460,6 +528,19 @@ class Simulator {
       mermaid_.emplace();
       mermaid_->begin(cfg.open);
     }
+    const uint32_t sampled = std::min(cfg.series_connections, cfg.connections);
+    for (uint32_t i = 0; i < sampled; ++i)
+      conns_[i].series.emplace();
+    if (cfg.plot || !cfg.plot_path.empty()) {
+      plot_.emplace();
+      plot_sender_ = cfg.direction == Direction::kServerToClient ? Side::kServer : Side::kClient;
+      if (!conns_[cfg.plot_connection].series) conns_[cfg.plot_connection].series.emplace();
+    }
+    for (Conn& c : conns_) {
+      if (c.series) sampled_.push_back(c.index);
+    }
+    sampling_ = sampled_.size();
+    sample_interval_ = cfg.sample_interval;
   }
 
   expected<void, std::string> open_capture() {
@@ -513,6 +594,8 @@ class Simulator {
         stop_reason_ = "nothing left to happen, yet not every connection is CLOSED";
         break;
       }
+      // Nothing changes until then: the samples due before it see the state as it is now.
+      sample_until(std::min(*next, limit));
       if (*next > limit) {
         timed_out_ = true;
         stop_reason_ = fmt::format("time limit of {} s of virtual time reached",
@@ -862,6 +945,136 @@ class Simulator {
     drain(Side::kServer);
   }
 
+  // --- Time series ------------------------------------------------------------------------------
+
+  // Takes the samples due in [now_, until): nothing happens between two events, so the state
+  // after the events of now_ is the state at every instant before the next one.
+  void sample_until(Instant until) {
+    while (sampling_ > 0 && next_sample_ < until) {
+      for (uint32_t index : sampled_) {
+        Conn& c = conns_[index];
+        if (c.sampling_done || c.start > next_sample_) continue;
+        ConnSeries& s = *c.series;
+        s.times.push_back(next_sample_);
+        s.client.push_back(sample(c, Side::kClient));
+        s.server.push_back(sample(c, Side::kServer));
+        if (c.quiet) {
+          c.sampling_done = true;  // the last sample: both ends are CLOSED or in TIME_WAIT
+          --sampling_;
+        }
+      }
+      next_sample_ = next_sample_ + sample_interval_;
+      // At most max_samples per series: the interval doubles, every other sample goes.
+      if ((next_sample_ - Instant{}).as_micros() / sample_interval_.as_micros() >=
+          static_cast<int64_t>(cfg_.max_samples)) {
+        sample_interval_ = sample_interval_ * 2;
+        const int64_t step = sample_interval_.as_micros();
+        for (uint32_t index : sampled_) {
+          ConnSeries& s = *conns_[index].series;
+          size_t kept = 0;
+          for (size_t i = 0; i < s.times.size(); ++i) {
+            if (s.times[i].as_micros() % step != 0) continue;
+            s.times[kept] = s.times[i];
+            s.client[kept] = s.client[i];
+            s.server[kept] = s.server[i];
+            ++kept;
+          }
+          s.times.resize(kept);
+          s.client.resize(kept);
+          s.server.resize(kept);
+        }
+        const int64_t at = next_sample_.as_micros();
+        next_sample_ = Instant::from_micros((at + step - 1) / step * step);
+      }
+    }
+  }
+
+  Sample sample(Conn& c, Side side) {
+    const End& e = end_of(c, side);
+    if (!e.id || e.released) return {};
+    const tcp::Connection* k = host(side).connection(*e.id);
+    if (k == nullptr) return {};
+    const tcp::ConnectionStatus st = k->status();
+    Sample s;
+    s.present = true;
+    read_congestion_fields(st, s);
+    if (e.snd_max && wire::after(*e.snd_max, k->snd_una())) {
+      s.in_flight = (*e.snd_max - k->snd_una()).value();
+    }
+    s.snd_wnd = st.snd_wnd;
+    s.srtt = st.srtt;
+    s.retransmits = st.stats.retransmitted_segments;
+    return s;
+  }
+
+  // A packet a host sent, for the sampled connections' highest sequence number sent and
+  // the plotted connection's graph.
+  void observe(Side side, wire::Bytes packet, const Fate& fate) {
+    if (sampled_.empty()) return;
+    auto ip = wire::Ipv4View::parse(packet);
+    if (!ip || ip->protocol() != wire::ip_protocol::kTcp) return;
+    auto seg = wire::TcpView::parse(ip->payload());
+    if (!seg) return;
+    const bool from_client = side == Side::kClient;
+    if ((from_client ? ip->dst() : ip->src()) != kServerAddress ||
+        (from_client ? ip->src() : ip->dst()) != kClientAddress) {
+      return;
+    }
+    auto it = by_client_port_.find(from_client ? seg->src_port() : seg->dst_port());
+    if (it == by_client_port_.end()) return;
+    Conn& c = conns_[it->second];
+    if (!c.series) return;
+    const wire::TcpFlags flags = seg->flags();
+    if (!flags.rst()) {
+      const uint32_t len = static_cast<uint32_t>(seg->payload().size()) + (flags.syn() ? 1 : 0) +
+                           (flags.fin() ? 1 : 0);
+      const wire::SeqNum end = seg->seq() + wire::SeqLen(len);
+      End& e = end_of(c, side);
+      if (!e.snd_max || wire::after(end, *e.snd_max)) e.snd_max = end;
+    }
+    if (plot_ && c.index == cfg_.plot_connection) {
+      plot_->add(seconds(now_), *seg, side == plot_sender_, !fate.arrives());
+    }
+  }
+
+  std::string render_plot() {
+    const Conn& c = conns_[cfg_.plot_connection];
+    trace::TimeSequenceGraph g;
+    const bool c2s = plot_sender_ == Side::kClient;
+    g.title = fmt::format("synack sim: connection {}, {} {} {} ({})", c.index,
+                          (c2s ? c.tuple.local : c.tuple.remote).to_string(), "->",
+                          (c2s ? c.tuple.remote : c.tuple.local).to_string(),
+                          c2s ? "client to server" : "server to client");
+    g.subtitle = describe_config(cfg_);
+    g.segments = plot_->take();
+    trace::PlotSeries cwnd{.name = "cwnd", .color = "#ff7f0e"};
+    trace::PlotSeries ssthresh{.name = "ssthresh", .color = "#8c564b", .dashed = true};
+    trace::PlotSeries flight{.name = "bytes in flight", .color = "#1f77b4"};
+    trace::PlotSeries wnd{.name = "send window (peer's)", .color = "#7f7f7f", .dashed = true};
+    bool any_ssthresh = false;
+    if (c.series) {
+      const std::vector<Sample>& samples = c2s ? c.series->client : c.series->server;
+      for (size_t i = 0; i < samples.size(); ++i) {
+        const double t = seconds(c.series->times[i]);
+        const Sample& s = samples[i];
+        const auto value = [&s](std::optional<uint64_t> v) -> std::optional<double> {
+          if (!s.present || !v) return std::nullopt;
+          return static_cast<double>(*v);
+        };
+        cwnd.points.push_back({t, value(s.cwnd)});
+        ssthresh.points.push_back({t, value(s.ssthresh)});
+        any_ssthresh = any_ssthresh || (s.present && s.ssthresh);
+        flight.points.push_back({t, value(s.in_flight)});
+        wnd.points.push_back({t, value(s.snd_wnd)});
+      }
+    }
+    g.series.push_back(std::move(cwnd));
+    if (any_ssthresh) g.series.push_back(std::move(ssthresh));
+    g.series.push_back(std::move(flight));
+    g.series.push_back(std::move(wnd));
+    return trace::render_svg(g);
+  }
+
   // --- Packets ----------------------------------------------------------------------------------
 
   // The stack answers a packet (an ACK, a SYN-ACK) before the application gets to act on
@@ -903,6 +1116,7 @@ class Simulator {
     }
     trace_packet(packet, fate);
     if (mermaid_ && !conns_.empty() && conns_[0].client.id) draw(side, packet, fate);
+    observe(side, packet, fate);
   }
 
   void draw(Side side, wire::Bytes packet, const Fate& fate) {
@@ -954,6 +1168,7 @@ class Simulator {
 
   SimResult result() {
     SimResult r;
+    if (plot_) r.plot = render_plot();  // before the series move into the result
     r.connections = cfg_.connections;
     r.timed_out = timed_out_;
     r.intact = true;
@@ -1013,8 +1228,10 @@ class Simulator {
         r.failure =
             fmt::format("connection {} ({}): {}", c.index, c.tuple.local.to_string(), cr.failure);
       }
+      cr.series = std::move(c.series);
       r.conns.push_back(std::move(cr));
     }
+    if (!sampled_.empty()) r.sample_interval = sample_interval_;
     if (!stop_reason_.empty() && (timed_out_ || !r.intact || !r.closed_cleanly)) {
       r.failure = r.failure.empty() ? stop_reason_ : stop_reason_ + "; " + r.failure;
     }
@@ -1074,6 +1291,13 @@ class Simulator {
   fmt::memory_buffer line_;
   std::optional<Instant> last_traced_;  // of the last packet line
   std::optional<Mermaid> mermaid_;
+
+  std::vector<uint32_t> sampled_;  // connections with a series
+  size_t sampling_ = 0;            // of them, not done yet
+  Duration sample_interval_;
+  Instant next_sample_;
+  std::optional<trace::TimeSequenceBuilder> plot_;
+  Side plot_sender_ = Side::kClient;
 };
 
 // --- JSON
@@ -1140,6 +1364,15 @@ class JsonWriter {
     comma();
     out_ += fmt::format("{:.6f}", d);
   }
+  void null() {
+    comma();
+    out_ += "null";
+  }
+  // The shortest text that reads back as `d` (1.5, 0.001): for long columns of numbers.
+  void compact(double d) {
+    comma();
+    out_ += fmt::format("{}", d);
+  }
   template <class T>
   void field(std::string_view k, T v) {
     key(k);
@@ -1193,19 +1426,62 @@ void json_states(JsonWriter& w, std::string_view name, const std::vector<State>&
   w.end_array();
 }
 
+double millis(Duration d) {
+  return static_cast<double>(d.as_micros()) / 1000;
+}
+
+// One end's samples as columns; null where the end had no connection (or no such value).
+void json_samples(JsonWriter& w, std::string_view name, const std::vector<Sample>& samples) {
+  const auto column = [&](std::string_view key, auto get) {
+    w.key(key);
+    w.begin_array();
+    for (const Sample& s : samples) {
+      const std::optional<double> v = s.present ? get(s) : std::nullopt;
+      if (v) {
+        w.compact(*v);
+      } else {
+        w.null();
+      }
+    }
+    w.end_array();
+  };
+  const auto count = [](std::optional<uint64_t> v) -> std::optional<double> {
+    return v ? std::optional<double>(static_cast<double>(*v)) : std::nullopt;
+  };
+  w.key(name);
+  w.begin_object();
+  column("cwnd", [&](const Sample& s) { return count(s.cwnd); });
+  column("in_flight", [&](const Sample& s) { return count(s.in_flight); });
+  column("snd_wnd", [&](const Sample& s) { return count(s.snd_wnd); });
+  column("srtt_ms", [](const Sample& s) {
+    return s.srtt > Duration{} ? std::optional<double>(millis(s.srtt)) : std::nullopt;
+  });
+  column("retransmits", [&](const Sample& s) { return count(s.retransmits); });
+  const auto any = [&](auto has) { return std::any_of(samples.begin(), samples.end(), has); };
+  if (any([](const Sample& s) { return s.ssthresh.has_value(); })) {
+    column("ssthresh", [&](const Sample& s) { return count(s.ssthresh); });
+  }
+  if (any([](const Sample& s) { return s.pacing_rate.has_value(); })) {
+    column("pacing_rate", [&](const Sample& s) { return count(s.pacing_rate); });
+  }
+  w.end_object();
+}
+
+void json_series(JsonWriter& w, const ConnSeries& series) {
+  w.key("series");
+  w.begin_object();
+  w.key("t_ms");
+  w.begin_array();
+  for (Instant t : series.times)
+    w.compact(millis(t - Instant{}));
+  w.end_array();
+  json_samples(w, "client", series.client);
+  json_samples(w, "server", series.server);
+  w.end_object();
+}
+
 std::string error_text(std::error_code e) {
   return e ? e.message() : std::string();
-}
-
-std::string format_probability(double p) {
-  return fmt::format("{}%", p * 100);
-}
-
-std::string format_bytes(uint64_t n) {
-  if (n >= (1u << 30) && n % (1u << 30) == 0) return fmt::format("{}G", n >> 30);
-  if (n >= (1u << 20) && n % (1u << 20) == 0) return fmt::format("{}M", n >> 20);
-  if (n >= (1u << 10) && n % (1u << 10) == 0) return fmt::format("{}K", n >> 10);
-  return fmt::format("{}", n);
 }
 
 }  // namespace
@@ -1222,6 +1498,12 @@ expected<SimResult, std::string> simulate(const SimConfig& config) {
     out << result->mermaid;
     out.close();
     if (!out) return unexpected("cannot write " + config.mermaid_path);
+  }
+  if (!config.plot_path.empty()) {
+    std::ofstream out(config.plot_path, std::ios::binary | std::ios::trunc);
+    out << result->plot;
+    out.close();
+    if (!out) return unexpected("cannot write " + config.plot_path);
   }
   return result;
 }
@@ -1244,6 +1526,10 @@ std::string to_json(const SimConfig& config, const SimResult& r) {
   w.field("goodput_mbit", r.goodput_mbit);
   w.field("retransmits", r.retransmits);
   w.field("failure", r.failure);
+  if (r.sample_interval > Duration{}) {
+    w.key("sample_interval_ms");
+    w.compact(millis(r.sample_interval));
+  }
 
   w.key("config");
   w.begin_object();
@@ -1301,6 +1587,7 @@ std::string to_json(const SimConfig& config, const SimResult& r) {
     w.field("client_error", error_text(c.client_error));
     w.field("server_error", error_text(c.server_error));
     w.field("failure", c.failure);
+    if (c.series) json_series(w, *c.series);
     w.end_object();
   }
   w.end_array();
@@ -1313,16 +1600,7 @@ std::string summary(const SimConfig& config, const SimResult& r) {
   const auto line = [&s](std::string_view label, const std::string& text) {
     s += fmt::format("  {:<12}{}\n", label, text);
   };
-  s += fmt::format(
-      "synack sim: {} connection{}, {} bytes {}, mtu {}, delay {} ms, rate {}, loss {}, dup {}, "
-      "reorder {}, corrupt {}, seed {}\n",
-      config.connections, config.connections == 1 ? "" : "s", format_bytes(config.bytes),
-      config.direction == Direction::kBoth ? "each way" : to_string(config.direction), config.mtu,
-      static_cast<double>(config.delay.as_micros()) / 1000,
-      config.rate_bps == 0 ? std::string("unlimited")
-                           : fmt::format("{} Mbit/s", static_cast<double>(config.rate_bps) / 1e6),
-      format_probability(config.loss), format_probability(config.dup),
-      format_probability(config.reorder), format_probability(config.corrupt), config.seed);
+  s += fmt::format("synack sim: {}\n", describe_config(config));
   if (config.open != OpenMode::kNormal || config.close != CloseMode::kClient || config.half_close ||
       config.flood_syn_per_s > 0) {
     s += fmt::format("  open {}, close {}{}, backlog {}, syncookies {}{}\n", to_string(config.open),

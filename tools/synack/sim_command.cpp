@@ -36,6 +36,11 @@ struct SimOptions {
   std::string pcap;
   std::string mermaid;
   bool json = false;
+  double sample_interval_ms = 1;
+  size_t max_samples = 2000;
+  uint32_t series_conns = 16;
+  std::string plot;
+  uint32_t plot_conn = 0;
 };
 
 // A CLI11 check from one of the simulator's parsers: the parser's message on failure.
@@ -94,6 +99,16 @@ expected<sim::SimConfig, std::string> make_config(const SimOptions& o) {
   c.time_limit = Duration::micros(std::llround(o.time_limit_s * 1e6));
   c.pcap_path = o.pcap;
   c.mermaid_path = o.mermaid;
+  if (!std::isfinite(o.sample_interval_ms) || o.sample_interval_ms < 0.001 ||
+      o.sample_interval_ms > 3'600'000) {
+    return unexpected(std::string("--sample-interval is between 0.001 and 3600000 ms"));
+  }
+  c.sample_interval = Duration::micros(std::llround(o.sample_interval_ms * 1000));
+  c.max_samples = o.max_samples;
+  // The series only show in the JSON.
+  c.series_connections = o.json ? o.series_conns : 0;
+  c.plot_path = o.plot;
+  c.plot_connection = o.plot_conn;
   if (auto why = sim::validate(c)) return unexpected(*why);
   return c;
 }
@@ -125,6 +140,7 @@ int run_sim(const SimOptions& options) {
     fmt::print("{}", sim::summary(*config, *result));
     if (!options.pcap.empty()) fmt::print("  {:<12}{}\n", "pcap", options.pcap);
     if (!options.mermaid.empty()) fmt::print("  {:<12}{}\n", "mermaid", options.mermaid);
+    if (!options.plot.empty()) fmt::print("  {:<12}{}\n", "plot", options.plot);
   }
   if (std::fflush(stdout) != 0) return 1;
   return result->ok ? 0 : 1;
@@ -173,7 +189,22 @@ void register_sim_command(CLI::App& app, int& exit_code) {
   cmd->add_flag("--trace", o->trace, "Print every packet (tcpdump -n format) and state change");
   cmd->add_option("--pcap", o->pcap, "Write every packet sent to a pcap file");
   cmd->add_option("--mermaid", o->mermaid, "Write the first connection as a Mermaid diagram");
-  cmd->add_flag("--json", o->json, "Print one JSON object instead of the summary");
+  cmd->add_flag("--json", o->json,
+                "Print one JSON object instead of the summary, with time series of cwnd, bytes "
+                "in flight, send window, SRTT and retransmissions per connection");
+  cmd->add_option("--sample-interval", o->sample_interval_ms,
+                  "Time series: ms of virtual time between samples (default 1; doubles as "
+                  "needed to stay within --max-samples)");
+  cmd->add_option("--max-samples", o->max_samples,
+                  "Time series: at most this many samples per connection (default 2000)")
+      ->check(CLI::Range(size_t{2}, size_t{1'000'000}));
+  cmd->add_option("--series-conns", o->series_conns,
+                  "Time series in the JSON for the first N connections (default 16; 0: none)");
+  cmd->add_option("--plot", o->plot,
+                  "Write a time-sequence graph (as tcptrace's) of one connection as SVG");
+  cmd->add_option("--plot-conn", o->plot_conn,
+                  "The connection --plot draws, from 0 (default 0); its client-to-server "
+                  "stream, or server-to-client with --direction s2c");
   cmd->callback([o, &exit_code] { exit_code = run_sim(*o); });
 }
 

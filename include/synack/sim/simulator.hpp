@@ -49,7 +49,10 @@
 //    than the packet line above it);
 //  - pcap: every packet as sent (lost ones included), at 2024-01-01 00:00:00 UTC plus the
 //    virtual time (dev::PcapTap::kSimulationEpoch);
-//  - mermaid: a sequenceDiagram of the first connection, the way TCP tutorials draw it.
+//  - mermaid: a sequenceDiagram of the first connection, the way TCP tutorials draw it;
+//  - series: samples of cwnd, bytes in flight, send window, SRTT and retransmissions over
+//    virtual time, per connection and end (see SimConfig::series_connections);
+//  - plot: a tcptrace-style time-sequence graph of one stream as SVG (trace/plot.hpp).
 #pragma once
 
 #include <cstdint>
@@ -131,12 +134,49 @@ struct SimConfig {
   std::string mermaid_path;  // empty: no file
   bool mermaid = false;      // fill SimResult::mermaid even without a file
 
+  // Time series (ConnResult::series) of the first `series_connections` connections, both
+  // ends, from the connection's start until it is quiet (both ends CLOSED or in TIME_WAIT):
+  // a sample every `sample_interval` of virtual time (at multiples of it), which doubles
+  // (every other sample dropped) whenever a series would hold more than `max_samples`.
+  // Sampling only reads each connection's status: it changes nothing in the run.
+  uint32_t series_connections = 0;
+  Duration sample_interval = Duration::millis(1);
+  size_t max_samples = 2000;
+
+  // The time-sequence graph (trace/plot.hpp) of one stream of connection `plot_connection`:
+  // the client's (c2s) unless the direction is s2c. Its connection is sampled too (the
+  // lower panel). plot_path empty: no file; plot: fill SimResult::plot even without one.
+  std::string plot_path;
+  bool plot = false;
+  uint32_t plot_connection = 0;
+
   // The run stops here, finished or not (a failure: SimResult::timed_out).
   Duration time_limit = Duration::seconds(3600);
 };
 
 // A config simulate() would refuse, and why.
 std::optional<std::string> validate(const SimConfig& config);
+
+// One sample of one end of a connection (ConnectionStatus and what the wire showed).
+struct Sample {
+  bool present = false;          // the end had the connection (not yet accepted, or released: not)
+  std::optional<uint64_t> cwnd;  // when the sender has congestion control
+  // Bytes sent and not yet cumulatively acknowledged: the highest sequence number this end
+  // has sent (seen on the wire; SYN and FIN count one) minus SND.UNA. SACKed bytes count.
+  uint64_t in_flight = 0;
+  uint64_t snd_wnd = 0;                 // the peer's window, scaled
+  Duration srtt;                        // zero: no RTT measured yet
+  uint64_t retransmits = 0;             // segments retransmitted so far (ConnectionStats)
+  std::optional<uint64_t> ssthresh;     // when ConnectionStatus reports one (not infinite)
+  std::optional<uint64_t> pacing_rate;  // bytes/s, when ConnectionStatus reports one
+};
+
+// Samples of both ends at the same instants.
+struct ConnSeries {
+  std::vector<Instant> times;
+  std::vector<Sample> client;
+  std::vector<Sample> server;
+};
 
 struct ConnResult {
   uint32_t index = 0;
@@ -149,7 +189,8 @@ struct ConnResult {
   bool closed_cleanly = false;  // both ends reached CLOSED without an error
   std::error_code client_error;
   std::error_code server_error;
-  std::string failure;  // empty when intact and closed cleanly
+  std::string failure;               // empty when intact and closed cleanly
+  std::optional<ConnSeries> series;  // when sampled (SimConfig::series_connections)
 };
 
 struct SimResult {
@@ -177,8 +218,10 @@ struct SimResult {
   size_t max_server_connections = 0;
   uint64_t steps = 0;  // event-loop iterations
   std::vector<ConnResult> conns;
-  std::string failure;  // the first connection's failure, or why the run stopped
-  std::string mermaid;  // when SimConfig::mermaid or mermaid_path
+  std::string failure;       // the first connection's failure, or why the run stopped
+  std::string mermaid;       // when SimConfig::mermaid or mermaid_path
+  std::string plot;          // the SVG, when SimConfig::plot or plot_path
+  Duration sample_interval;  // of the series, after any doubling (zero: no series)
 };
 
 // Runs one simulation. Fails only for a config validate() refuses or an output file that
@@ -186,6 +229,10 @@ struct SimResult {
 expected<SimResult, std::string> simulate(const SimConfig& config);
 
 // One JSON object (one line, no trailing newline); the same run gives the same bytes.
+// A sampled connection has "series": {"t_ms": [...], "client": {...}, "server": {...}},
+// each end's columns "cwnd", "in_flight", "snd_wnd", "srtt_ms", "retransmits" (and
+// "ssthresh", "pacing_rate" when the stack reports them), with null where the end had no
+// connection (or no cwnd, no RTT yet); "sample_interval_ms" at the top.
 std::string to_json(const SimConfig& config, const SimResult& result);
 // A readable multi-line summary (ends with a newline).
 std::string summary(const SimConfig& config, const SimResult& result);
