@@ -681,9 +681,10 @@ TEST(HttpFileServer, ManyPipelinedRequests) {
   // More pipelined bytes than the server buffers (64 KiB), queued behind a large file, with
   // a request body among them: while the file streams the server stops reading, and then
   // goes back to the bytes waiting in the socket (even when what it had buffered held no
-  // whole request). All of it fits in that buffer and the server's receive window: a synack
-  // client whose sends are blocked by a zero window withholds its ACKs until its persist
-  // probes (a stack issue, not the server's), which would slow this test to a crawl.
+  // whole request). All of it fits in that buffer and the server's receive window, so the
+  // client's sends are never held by a zero window (this test is about the server; with a
+  // 300 KB body, the synack client of commit 16cb58f withheld its ACKs while blocked, until
+  // its persist probes, and the transfer crawled).
   ServedTree tree;
   ServerFixture f(tree.root);
   std::string requests = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
