@@ -239,7 +239,8 @@ void register_get_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", options->verbose, "print the request and response heads on stderr");
   cmd->add_flag("--no-progress", options->no_progress,
-                "no progress line (it is shown only when stderr is a terminal anyway)");
+                "no progress line (there is one only when stderr is a terminal and the body "
+                "is not going to the terminal)");
   cmd->callback([options, &exit_code] { exit_code = run_get(*options); });
 }
 
