@@ -3,8 +3,10 @@
 #include "synack/tcp/connection.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstring>
+#include <span>
 
 #include "synack/tcp/reset.hpp"
 
@@ -86,7 +88,19 @@ std::optional<Event> EventQueue::pop() {
 }
 
 Connection::Connection(const Config& config)
-    : cfg_(config), sndbuf_(config.send_buffer), rcvbuf_(config.receive_buffer), rtt_(config.rtt) {}
+    : cfg_(config),
+      sndbuf_(config.send_buffer),
+      rcvbuf_(config.receive_buffer),
+      rtt_(config.rtt),
+      cc_(config.congestion, config.mss) {}
+
+std::optional<Instant> Connection::next_deadline() const {
+  std::optional<Instant> t = timers_.next_deadline();
+  for (const auto& d : {reo_deadline_, tlp_deadline_, pace_wait_}) {
+    if (d && (!t || *d < *t)) t = d;
+  }
+  return t;
+}
 
 // --- Helpers ---------------------------------------------------------------------------
 
@@ -144,6 +158,8 @@ void Connection::notify(EventKind kind, std::string_view cause) {
 
 void Connection::close_connection(std::string_view cause) {
   timers_.cancel_all();
+  reo_deadline_ = tlp_deadline_ = pace_wait_ = std::nullopt;
+  tlp_pending_ = false;
   syn_pending_ = ack_pending_ = probe_pending_ = keepalive_pending_ = false;
   const State from = state_;
   set_state(State::kClosed, cause);
@@ -167,6 +183,8 @@ void Connection::enter_time_wait(Instant now, std::string_view cause) {
   set_state(State::kTimeWait, cause);
   // RFC 9293 §3.10.7.4 eighth step: "Start the time-wait timer, turn off the other timers."
   timers_.cancel_all();
+  reo_deadline_ = tlp_deadline_ = pace_wait_ = std::nullopt;
+  tlp_pending_ = false;
   timers_.set(Timer::kTimeWait, now + cfg_.msl * 2);
 }
 
@@ -330,15 +348,38 @@ ConnectionStatus Connection::status() const {
       .srtt = rtt_.srtt(),
       .rttvar = rtt_.rttvar(),
       .rto = rtt_.rto(),
+      .cwnd = static_cast<uint32_t>(std::min<uint64_t>(cc_.cwnd(), UINT32_MAX)),
+      .ssthresh = cc_.ssthresh() == CongestionControl::kInfiniteSsthresh
+                      ? std::nullopt
+                      : std::optional<uint32_t>(
+                            static_cast<uint32_t>(std::min<uint64_t>(cc_.ssthresh(), UINT32_MAX))),
+      .in_flight = in_flight(),
+      .pacing_rate = cc_.pacing_rate(rtt_.srtt()),
+      .min_rtt = min_rtt_,
+      .sack_holes = sb_.holes(),
+      .lost_segments = sb_.lost_segments(),
+      .recovery = recovery_,
+      .reordering_seen = rack_.reordering_seen,
+      .ecn = ecn_ok_,
       .stats = stats_,
   };
 }
 
 // --- SEGMENT ARRIVES (RFC 9293 §3.10.7) -------------------------------------------------
 
-void Connection::on_segment(const TcpRepr& seg, const Endpoint& from, Instant now) {
+void Connection::on_segment(const TcpRepr& seg, const Endpoint& from, Instant now, bool ce) {
   last_now_ = now;
   ++stats_.segments_in;
+  if (ecn_ok_ && is_synchronized(state_) && state_ != State::kSynRcvd) {
+    // RFC 3168 §6.1.3: the receiver sets ECE in every ACK after a CE-marked segment until
+    // a segment with CWR arrives (CWR first: a CE mark on the CWR segment itself restarts
+    // the echo).
+    if (seg.flags.cwr()) ece_pending_ = false;
+    if (ce) {
+      ++stats_.ecn_ce_received;
+      ece_pending_ = true;
+    }
+  }
   switch (state_) {
     case State::kClosed:
       segment_in_closed(seg);
@@ -394,6 +435,8 @@ void Connection::begin_passive(const TcpRepr& syn, SeqNum iss, Instant now) {
   ts_offset_ = iss_.value() * 2654435761u;
   offered_rcv_wscale_ = cfg_.window_scaling ? window_scale_for(rcvbuf_.capacity()) : 0;
   accept_syn_options(syn.options, now);
+  // RFC 3168 §6.1.1: an ECN-setup SYN has ECE and CWR set; we accept it with ECE alone.
+  ecn_ok_ = cfg_.ecn && syn.flags.ece() && syn.flags.cwr();
   // RFC 7323 §2.2: the window in a SYN is never scaled.
   snd_wnd_ = syn.window;
   max_snd_wnd_ = snd_wnd_;
@@ -511,6 +554,8 @@ void Connection::segment_in_syn_sent(const TcpRepr& seg, Instant now) {
   }
   // Third (security) does not apply. Fourth, check the SYN bit.
   if (!seg.flags.syn()) return;  // fifth: "drop the segment and return"
+  // RFC 3168 §6.1.1: an ECN-setup SYN-ACK has ECE set and CWR clear.
+  ecn_ok_ = cfg_.ecn && seg.flags.ece() && !seg.flags.cwr();
   irs_ = seg.seq;
   rcv_nxt_ = seg.seq + SeqLen(1);
   accept_syn_options(seg.options, now);
@@ -529,6 +574,7 @@ void Connection::segment_in_syn_sent(const TcpRepr& seg, Instant now) {
     snd_wl1_ = seg.seq;
     snd_wl2_ = *seg.ack;
     rtt_.on_handshake_complete();
+    start_sender();
     set_state(State::kEstablished, "SYN-ACK received");
     ack_pending_ = true;
     restart_keepalive(now);
@@ -737,6 +783,7 @@ bool Connection::check_ack(const TcpRepr& seg, Instant now) {
     snd_wl1_ = seg.seq;
     snd_wl2_ = ack;
     rtt_.on_handshake_complete();
+    start_sender();
     set_state(State::kEstablished, "ACK of SYN-ACK received");
     if (fin_queued_) set_state(State::kFinWait1, "close() queued in SYN_RCVD");
   }
@@ -748,9 +795,13 @@ bool Connection::check_ack(const TcpRepr& seg, Instant now) {
     send_challenge_ack(now);
     return false;
   }
-  if (after(ack, snd_una_)) acknowledge(ack, seg, now);
+  ack_rtt_.reset();
+  const bool advanced = after(ack, snd_una_);
+  if (advanced) acknowledge(ack, seg, now);
   // "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be updated."
+  const uint32_t wnd_before = snd_wnd_;
   if (before_eq(snd_una_, ack)) update_window(seg);
+  if (syn_acked_ && ack == snd_una_) sender_on_ack(seg, advanced, snd_wnd_ != wnd_before, now);
 
   switch (state_) {
     case State::kFinWait1:
@@ -782,11 +833,15 @@ void Connection::acknowledge(SeqNum ack, const TcpRepr& seg, Instant now) {
   // segment is forgotten whenever anything is retransmitted).
   if (ts_ok_ && seg.options.timestamps && seg.options.timestamps->echo_reply != 0) {
     const uint32_t elapsed_ms = ts_now(now) - seg.options.timestamps->echo_reply;
-    if (elapsed_ms < 0x7fffffff) rtt_.on_sample(Duration::millis(elapsed_ms));
+    if (elapsed_ms < 0x7fffffff) ack_rtt_ = Duration::millis(elapsed_ms);
     rtt_probe_.reset();
   } else if (rtt_probe_ && after_eq(ack, rtt_probe_->seq)) {
-    rtt_.on_sample(now - rtt_probe_->sent);
+    ack_rtt_ = now - rtt_probe_->sent;
     rtt_probe_.reset();
+  }
+  if (ack_rtt_) {
+    rtt_.on_sample(*ack_rtt_);
+    if (min_rtt_ == Duration{} || *ack_rtt_ < min_rtt_) min_rtt_ = *ack_rtt_;
   }
   snd_una_ = ack;
   if (before(snd_nxt_, snd_una_)) snd_nxt_ = snd_una_;  // after go-back-N
@@ -806,6 +861,7 @@ void Connection::acknowledge(SeqNum ack, const TcpRepr& seg, Instant now) {
   if (snd_una_ == snd_max_) {
     timers_.cancel(Timer::kRetransmit);
     timers_.cancel(Timer::kUserTimeout);
+    idle_since_ = now;  // RFC 7661 / RFC 5681 §4.1: the flight is empty
   } else {
     arm_retransmit(now);
     if (cfg_.user_timeout) timers_.set(Timer::kUserTimeout, now + *cfg_.user_timeout);
@@ -831,7 +887,7 @@ void Connection::update_window(const TcpRepr& seg) {
     // take are sent again from SND.UNA.
     timers_.cancel(Timer::kPersist);
     persist_backoff_ = 0;
-    snd_nxt_ = snd_una_;
+    if (syn_acked_) sb_.mark_all_lost();
   }
 }
 
@@ -1013,6 +1069,7 @@ void Connection::finish_segment(TcpRepr& seg) {
 
 std::optional<TcpRepr> Connection::poll_transmit(Instant now) {
   last_now_ = now;
+  last_ect_ = false;
   if (rst_pending_) {
     TcpRepr rst;
     rst.src_port = tuple_.local.port;
@@ -1045,6 +1102,10 @@ std::optional<TcpRepr> Connection::poll_transmit(Instant now) {
       finish_segment(seg);
       return seg;
     }
+    if (tlp_pending_) {
+      tlp_pending_ = false;
+      if (auto seg = transmit_tlp(now)) return seg;
+    }
     if (auto seg = transmit_data(now)) return seg;
   }
   if (ack_pending_) {
@@ -1061,6 +1122,9 @@ std::optional<TcpRepr> Connection::transmit_syn(Instant now) {
   const bool syn_ack = state_ == State::kSynRcvd;
   TcpRepr seg = make_segment(iss_, syn_ack ? (TcpFlags::kSyn | TcpFlags::kAck) : TcpFlags::kSyn);
   seg.options.sack.clear();
+  // RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR, an ECN-setup SYN-ACK ECE only.
+  if (!syn_ack && cfg_.ecn) seg.flags = seg.flags.with(TcpFlags::kEce | TcpFlags::kCwr);
+  if (syn_ack && ecn_ok_) seg.flags = seg.flags.with(TcpFlags::kEce);
   seg.options.mss = cfg_.mss;
   // In a SYN we offer what is configured; in a SYN-ACK we answer only what the SYN offered.
   if (syn_ack ? ws_ok_ : cfg_.window_scaling) seg.options.window_scale = offered_rcv_wscale_;
@@ -1100,6 +1164,10 @@ std::optional<TcpRepr> Connection::transmit_probe(Instant now) {
   if (n == 0) return std::nullopt;
   seg.payload = wire::Bytes(scratch_.data(), 1);
   const SeqNum end = snd_una_ + SeqLen(1);
+  if (syn_acked_) {
+    const uint64_t una = send_offset(snd_una_);
+    sb_.on_transmit(una, una + 1, now, ts_ok_ ? ts_now(now) : 0);
+  }
   if (after(snd_max_, snd_una_)) {
     ++stats_.retransmitted_segments;
     ++stats_.retransmitted_bytes;
@@ -1107,12 +1175,19 @@ std::optional<TcpRepr> Connection::transmit_probe(Instant now) {
   if (before(snd_nxt_, end)) snd_nxt_ = end;
   if (before(snd_max_, end)) snd_max_ = end;
   stats_.bytes_out += 1;
-  (void)now;
   finish_segment(seg);
   return seg;
 }
 
-std::optional<TcpRepr> Connection::transmit_data(Instant now) {
+size_t Connection::payload_room() {
+  // Eff.snd.MSS less this segment's options (RFC 9293 §3.7.1): timestamps and any SACK
+  // blocks ride on every data segment.
+  const TcpRepr probe = make_segment(snd_nxt_, TcpFlags::kAck);
+  const size_t options_len = probe.options.size();
+  return effective_mss() > options_len ? effective_mss() - options_len : 1;
+}
+
+std::optional<TcpRepr> Connection::transmit_data(Instant now, bool loss_probe) {
   switch (state_) {
     case State::kEstablished:
     case State::kCloseWait:
@@ -1123,19 +1198,20 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now) {
     default:
       return std::nullopt;
   }
+  // RFC 6675 §4 NextSeg() rule 1 (and after a timeout RFC 5681 §3.1): segments the
+  // scoreboard holds lost go first; while one waits, no new data goes out.
+  if (!loss_probe && sb_.next_lost()) return transmit_lost(now);
+
   const uint64_t data_end = sndbuf_.end_offset();
   if (fin_queued_ && !before(snd_nxt_, fin_seq() + SeqLen(1))) return std::nullopt;  // all sent
   const uint64_t next = send_offset(snd_nxt_);
   const uint64_t unsent = data_end - std::min(next, data_end);
 
-  TcpRepr seg = make_segment(snd_nxt_, TcpFlags::kAck);
-  const size_t options_len = seg.options.size();
-  const size_t max_payload = effective_mss() > options_len ? effective_mss() - options_len : 1;
+  const size_t max_payload = payload_room();
   const SeqNum window_end = snd_una_ + SeqLen(snd_wnd_);
   const uint64_t usable = after(window_end, snd_nxt_) ? (window_end - snd_nxt_).value() : 0;
   const size_t len = static_cast<size_t>(std::min<uint64_t>({unsent, usable, max_payload}));
   const bool send_fin = fin_queued_ && next + len == data_end;
-  const bool retransmission = before(snd_nxt_, snd_max_);
 
   if (len == 0 && !send_fin) {
     if (unsent > 0 && snd_wnd_ == 0 && !timers_.is_armed(Timer::kRetransmit) &&
@@ -1144,7 +1220,7 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now) {
     }
     return std::nullopt;
   }
-  if (!retransmission && !force_send_ && !send_fin && len < max_payload) {
+  if (!loss_probe && !force_send_ && !send_fin && len < max_payload) {
     if (len < unsent) {
       // RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited segment smaller than a
       // full one goes only if it is at least half the largest window the peer offered;
@@ -1161,40 +1237,120 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now) {
       return std::nullopt;
     }
   }
+  const uint64_t seq_len = len + (send_fin ? 1 : 0);
+  if (!loss_probe) {
+    // The sender was idle: RFC 7661 (or RFC 5681 §4.1's restart window) before sending.
+    if (sb_.empty() && idle_since_) {
+      cc_.on_idle_restart(now, now - *idle_since_, rtt_.rto());
+      idle_since_.reset();
+    }
+    // RFC 5681 §3.1, RFC 6675 §5: never more than cwnd in flight (pipe with SACK,
+    // FlightSize without). An empty flight always allows one segment.
+    const uint64_t pipe = in_flight();
+    if (pipe > 0 && pipe + seq_len > cc_.cwnd()) {
+      cwnd_limited_ = true;
+      return std::nullopt;
+    }
+    if (!pacing_allows(seq_len, now)) return std::nullopt;
+  }
   force_send_ = false;
+  TcpRepr seg = emit_range(next, next + seq_len, now, false);
+  if (!loss_probe) {
+    paced(seq_len);
+    arm_tlp(now);
+  }
+  return seg;
+}
 
-  uint16_t flags = TcpFlags::kAck;
-  if (len > 0 && next + len == data_end) flags |= TcpFlags::kPsh;  // the end of what was written
+std::optional<TcpRepr> Connection::transmit_lost(Instant now) {
+  const SentSegment* s = sb_.next_lost();
+  if (!s) return std::nullopt;
+  const uint64_t data_end = sndbuf_.end_offset();
+  const size_t room = payload_room();
+  const uint64_t b = s->begin;
+  uint64_t e = std::min(s->end, b + room + (s->end > data_end ? 1 : 0));
+  // Adjacent lost segments go out together, up to a full segment; so does data not sent
+  // yet after the last one (e.g. a zero-window probe's octet and what follows it).
+  for (const SentSegment& n : sb_.segments()) {
+    if (n.end <= e || n.begin < e) continue;
+    if (n.begin != e || !n.lost || n.retrans_in_flight || n.sacked) break;
+    if (std::min(n.end, data_end) - b > room) break;
+    e = n.end;
+  }
+  if (e == sb_.high_data() && e < data_end && e - b < room) {
+    e = std::min(data_end, b + room);
+    if (fin_queued_ && e == data_end) ++e;
+  }
+  // The receive window still applies (RFC 9293 §3.8.6); a closed window is probed instead.
+  const uint64_t window_end = send_offset(snd_una_) + snd_wnd_;
+  if (b >= window_end && !(b == data_end && fin_queued_)) return std::nullopt;
+  if (e > window_end && window_end > b) e = std::min(e, std::max(window_end, b + 1));
+  const uint64_t pipe = in_flight();
+  if (pipe > 0 && pipe + (e - b) > cc_.cwnd()) {
+    cwnd_limited_ = true;
+    return std::nullopt;
+  }
+  if (!pacing_allows(e - b, now)) return std::nullopt;
+  if (recovery_ == RecoveryState::kFast) ++stats_.fast_retransmits;
+  TcpRepr seg = emit_range(b, e, now, true);
+  paced(e - b);
+  return seg;
+}
+
+TcpRepr Connection::emit_range(uint64_t begin, uint64_t end, Instant now, bool retransmission) {
+  const uint64_t data_end = sndbuf_.end_offset();
+  const size_t len = static_cast<size_t>(std::min(end, data_end) - std::min(begin, data_end));
+  const bool send_fin = fin_queued_ && end > data_end;
+  TcpRepr seg = make_segment(send_seq(begin), TcpFlags::kAck);
+  uint16_t flags = TcpFlags::kAck | (seg.flags.ece() ? TcpFlags::kEce : 0);
+  if (len > 0 && begin + len == data_end) flags |= TcpFlags::kPsh;  // the end of what was written
   if (send_fin) flags |= TcpFlags::kFin;
+  // RFC 3168 §6.1.2: CWR on the first new data segment after the window was reduced.
+  if (ecn_ok_ && cwr_pending_ && !retransmission && len > 0) {
+    flags |= TcpFlags::kCwr;
+    cwr_pending_ = false;
+  }
   seg.flags = TcpFlags(flags).without(TcpFlags::kAck);
   if (len > 0) {
-    auto [first, second] = sndbuf_.peek(next, len);
+    auto [first, second] = sndbuf_.peek(begin, len);
     if (second.empty()) {
       seg.payload = first;
     } else {
       // The range wraps the ring: one copy into scratch, the rare case.
       scratch_.resize(std::max(scratch_.size(), len));
-      sndbuf_.copy_out(next, wire::MutableBytes(scratch_.data(), len));
+      sndbuf_.copy_out(begin, wire::MutableBytes(scratch_.data(), len));
       seg.payload = wire::Bytes(scratch_.data(), len);
     }
   }
   // RFC 9293 §3.8.5: the urgent pointer rides on every segment until the data before it is
   // acknowledged; it is an offset from SEG.SEQ.
-  if (snd_up_ && *snd_up_ > next && *snd_up_ - next <= 0xffff) {
-    seg.urgent = static_cast<uint16_t>(*snd_up_ - next);
+  if (snd_up_ && *snd_up_ > begin && *snd_up_ - begin <= 0xffff) {
+    seg.urgent = static_cast<uint16_t>(*snd_up_ - begin);
   }
+  // RFC 3168 §6.1.5: retransmissions are not sent ECN-capable.
+  last_ect_ = ecn_ok_ && !retransmission && len > 0;
 
-  const SeqNum seq_end = snd_nxt_ + SeqLen(static_cast<uint32_t>(len + (send_fin ? 1 : 0)));
-  if (len < max_payload) snd_sml_ = seq_end;  // the end of the last partial segment sent
+  const uint32_t tsval = ts_ok_ ? ts_now(now) : 0;
+  const uint64_t high_before = sb_.high_data();
+  sb_.on_transmit(begin, end, now, tsval);
+  const SeqNum seq_end = send_seq(end);
+  if (len < payload_room() && after(seq_end, snd_sml_)) snd_sml_ = seq_end;
   if (retransmission) {
     ++stats_.retransmitted_segments;
-    stats_.retransmitted_bytes += len;
+    stats_.retransmitted_bytes +=
+        std::min<uint64_t>(len, high_before - std::min(high_before, begin));
+    rtt_probe_.reset();  // Karn (RFC 6298 §3)
+    if (undo_armed_ && !tlp_pending_) {
+      ++undo_retrans_;
+      if (!undo_tsval_) undo_tsval_ = tsval;  // RFC 3522 §3.2 RetransmitTS
+    }
   } else if (!ts_ok_ && !rtt_probe_) {
     rtt_probe_ = RttProbe{seq_end, now};
   }
-  stats_.bytes_out += len;
-  snd_nxt_ = seq_end;
+  // New data (also when a retransmission carries some along) moves SND.NXT.
+  if (after(seq_end, snd_nxt_)) snd_nxt_ = seq_end;
   if (after(snd_nxt_, snd_max_)) snd_max_ = snd_nxt_;
+  stats_.bytes_out += len;
   timers_.cancel(Timer::kPersist);
   if (!timers_.is_armed(Timer::kRetransmit)) arm_retransmit(now);
   if (cfg_.user_timeout && !timers_.is_armed(Timer::kUserTimeout)) {
@@ -1202,6 +1358,42 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now) {
   }
   finish_segment(seg);
   return seg;
+}
+
+// --- Pacing ---------------------------------------------------------------------------------
+
+bool Connection::pacing_allows(uint64_t len, Instant now) {
+  const uint64_t rate = cc_.pacing_rate(rtt_.srtt());
+  if (rate == 0) {
+    pace_wait_.reset();
+    return true;
+  }
+  // A token bucket of bytes filled at the pacing rate, holding at most two segments or
+  // 1 ms worth (Linux's pacing quantum), so that bursts stay that small.
+  const int64_t quantum = static_cast<int64_t>(
+      std::max<uint64_t>(uint64_t{2} * effective_mss(), std::min<uint64_t>(rate / 1000, 1u << 20)));
+  if (!pace_refill_) {
+    pace_tokens_ = quantum;
+  } else if (now > *pace_refill_) {
+    __extension__ using u128 = unsigned __int128;
+    const u128 add =
+        static_cast<u128>(rate) * static_cast<u128>((now - *pace_refill_).as_micros()) / 1'000'000u;
+    pace_tokens_ = add >= static_cast<u128>(quantum)
+                       ? quantum
+                       : std::min<int64_t>(quantum, pace_tokens_ + static_cast<int64_t>(add));
+  }
+  pace_refill_ = now;
+  if (pace_tokens_ >= static_cast<int64_t>(len)) return true;
+  const uint64_t missing = static_cast<uint64_t>(static_cast<int64_t>(len) - pace_tokens_);
+  const uint64_t wait_us = (missing * 1'000'000u + rate - 1) / rate;
+  pace_wait_ = now + Duration::micros(static_cast<int64_t>(std::max<uint64_t>(wait_us, 1)));
+  return false;
+}
+
+void Connection::paced(uint64_t len) {
+  if (!pace_refill_) return;  // not pacing
+  pace_tokens_ -= static_cast<int64_t>(len);
+  pace_wait_.reset();
 }
 
 void Connection::arm_retransmit(Instant now) {
@@ -1215,6 +1407,328 @@ void Connection::arm_persist(Instant now) {
     interval = interval * 2;
   }
   timers_.set(Timer::kPersist, now + std::min(interval, rtt_.config().max_rto));
+}
+
+// --- Congestion control and loss recovery ------------------------------------------------
+
+namespace {
+// RFC 8985 §7.2: WCDelAckT, the worst-case delayed-ACK time a lone segment may wait for.
+constexpr Duration kWorstCaseDelayedAck = Duration::millis(200);
+// RFC 8985 §7.2: PTO before any RTT sample.
+constexpr Duration kInitialPto = Duration::seconds(1);
+// RFC 8985 §6.2 step 4: recoveries the reordering window stays widened for after a D-SACK.
+constexpr int kReoWndPersist = 16;
+}  // namespace
+
+void Connection::start_sender() {
+  CongestionConfig cc = cfg_.congestion;
+  // RFC 5681 §3.1 (and RFC 6928 §2): "if the SYN or SYN/ACK is lost, the initial window
+  // used by a sender after a correctly transmitted SYN MUST be one segment".
+  if (syn_transmissions_ > 1) cc.initial_window_segments = 1;
+  cc_ = CongestionControl(cc, effective_mss());
+  sb_.reset(0);
+  recovery_ = RecoveryState::kOpen;
+  recovery_point_ = 0;
+  dupacks_ = 0;
+  reno_credit_ = 0;
+  idle_since_.reset();
+}
+
+uint64_t Connection::in_flight() const {
+  const uint64_t pipe = sb_.pipe();
+  if (sack_ok_) return pipe;
+  // Without SACK each duplicate ACK says a segment has left the network (RFC 5681 §3.2
+  // step 4's window inflation, and RFC 3042's limited transmit, counted as Linux does:
+  // as if the duplicate ACKs were SACKs).
+  return pipe > reno_credit_ ? pipe - reno_credit_ : 0;
+}
+
+Duration Connection::reo_wnd() const {
+  // RFC 8985 §6.2 step 4, RACK_update_reo_wnd(): without reordering seen, no window in
+  // recovery or once DupThresh segments are SACKed (so RACK is at least as quick as
+  // RFC 6675); otherwise min(reo_wnd_mult * min_RTT / 4, SRTT).
+  if (!rack_.reordering_seen) {
+    if (recovery_ != RecoveryState::kOpen) return {};
+    if (sb_.sacked_bytes() >= uint64_t{Scoreboard::kDupThresh} * effective_mss()) return {};
+  }
+  const Duration base = min_rtt_ > Duration{} ? min_rtt_ : rtt_.srtt();
+  const Duration wnd = Duration::micros(base.as_micros() / 4) * rack_.reo_wnd_mult;
+  return rtt_.has_sample() ? std::min(wnd, rtt_.srtt()) : wnd;
+}
+
+void Connection::begin_undo_episode() {
+  undo_armed_ = true;
+  undo_marker_ = sb_.una();
+  undo_retrans_ = 0;
+  undo_tsval_.reset();
+  eifel_pending_ = ts_ok_;
+}
+
+void Connection::enter_fast_recovery(Instant now) {
+  // RFC 6675 §5 step (4) / RFC 6582 §3.2 step 2: RecoveryPoint = HighData, ssthresh and
+  // cwnd from FlightSize (the controller's arithmetic).
+  recovery_ = RecoveryState::kFast;
+  recovery_point_ = sb_.high_data();
+  ++stats_.fast_recoveries;
+  begin_undo_episode();
+  if (ecn_recover_) {
+    ecn_recover_.reset();  // the window was already reduced for this window of data
+  } else {
+    cc_.on_congestion_event(now, sb_.high_data() - sb_.una());
+  }
+  tlp_deadline_.reset();
+}
+
+void Connection::exit_rack_episode() {
+  // RFC 8985 §6.2 step 4: "else if exiting Fast or RTO recovery: RACK.reo_wnd_persist -= 1;
+  // if RACK.reo_wnd_persist <= 0: RACK.reo_wnd_mult = 1".
+  if (--rack_.reo_wnd_persist <= 0) {
+    rack_.reo_wnd_persist = 0;
+    rack_.reo_wnd_mult = 1;
+  }
+}
+
+void Connection::exit_recovery(Instant now) {
+  if (recovery_ == RecoveryState::kFast) cc_.on_recovery_exit(now);
+  exit_rack_episode();
+  recovery_ = RecoveryState::kOpen;
+  reno_credit_ = 0;
+  dupacks_ = 0;
+}
+
+void Connection::undo_recovery(std::string_view why) {
+  (void)why;
+  if (!undo_armed_) return;
+  // RFC 4015 §2 (the Eifel response) and RFC 3708: the retransmissions were spurious. The
+  // window and ssthresh from before come back, nothing is lost after all, and the RTO
+  // backoff goes (the path did not slow down).
+  undo_armed_ = false;
+  eifel_pending_ = false;
+  cc_.undo();
+  sb_.clear_lost();
+  if (recovery_ != RecoveryState::kOpen) {
+    exit_rack_episode();
+    recovery_ = RecoveryState::kOpen;
+    reno_credit_ = 0;
+    dupacks_ = 0;
+  }
+  rtt_.reset_backoff();
+  ++stats_.spurious_recoveries;
+}
+
+void Connection::detect_losses(Instant now, bool may_enter_recovery) {
+  uint64_t lost = 0;
+  // RFC 6675 §4 IsLost(): kept while the path has not been seen to reorder (RFC 8985 §6.2
+  // step 4 sets the reordering window to zero in that case for the same reason); once it
+  // has, RACK's reordering window decides.
+  if (!cfg_.rack || !rack_.reordering_seen) lost += sb_.mark_lost_dupthresh(effective_mss());
+  if (cfg_.rack && rack_.xmit_ts) {
+    const auto r = sb_.rack_detect_loss(now, *rack_.xmit_ts, rack_.end_seq, rack_.rtt, reo_wnd());
+    lost += r.lost;
+    stats_.rack_losses += r.segments;
+    reo_deadline_ = r.timeout;
+  }
+  if (lost > 0 && may_enter_recovery && recovery_ == RecoveryState::kOpen) {
+    enter_fast_recovery(now);
+  }
+}
+
+void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_changed,
+                               Instant now) {
+  const uint64_t una = send_offset(snd_una_);
+  // What was in flight before this ACK: the last ACK's view (the cumulative part of this
+  // one has not reached the scoreboard yet).
+  const uint64_t pipe_before = in_flight() + (una - std::min(una, sb_.una()));
+  std::array<SackRange, wire::kMaxSackBlocks> blocks{};
+  size_t nblocks = 0;
+  if (sack_ok_) {
+    for (const auto& b : seg.options.sack) {
+      if (!after(b.right, b.left) || nblocks == blocks.size()) continue;
+      const uint64_t left = send_offset(b.left);
+      blocks[nblocks++] = SackRange{left, left + (b.right - b.left).value()};
+    }
+  }
+  const uint32_t tsecr = ts_ok_ && seg.options.timestamps ? seg.options.timestamps->echo_reply : 0;
+  const auto r = sb_.on_ack(una, std::span(blocks.data(), nblocks), now, min_rtt_, tsecr);
+  const uint64_t delivered = r.acked + r.sacked;
+
+  // RFC 8985 §6.2 step 2: the most recently sent segment delivered, and its RTT.
+  if (r.newest_sent && (!rack_.xmit_ts || *r.newest_sent > *rack_.xmit_ts ||
+                        (*r.newest_sent == *rack_.xmit_ts && r.newest_end > rack_.end_seq))) {
+    rack_.xmit_ts = r.newest_sent;
+    rack_.end_seq = r.newest_end;
+    rack_.rtt = *r.newest_rtt;
+    if (min_rtt_ == Duration{} || rack_.rtt < min_rtt_) min_rtt_ = rack_.rtt;
+  }
+  // Step 3: reordering.
+  if (r.reordering) rack_.reordering_seen = true;
+
+  // D-SACK (RFC 2883): RACK widens its reordering window (RFC 8985 §6.2 step 4), a probe
+  // or a retransmission turns out to have been unnecessary.
+  if (rack_.dsack_round && una >= *rack_.dsack_round) rack_.dsack_round.reset();
+  if (r.dsack) {
+    ++stats_.dsacks_received;
+    if (!rack_.dsack_round) {
+      rack_.dsack_round = sb_.high_data();
+      ++rack_.reo_wnd_mult;
+      rack_.reo_wnd_persist = kReoWndPersist;
+    }
+    if (tlp_out_ && tlp_out_->retransmission && r.dsack->end == tlp_out_->end) {
+      // RFC 8985 §7.4.2: the probe's retransmission was a duplicate: nothing was lost.
+      tlp_out_.reset();
+    } else if (undo_armed_ && r.dsack->begin >= undo_marker_ && undo_retrans_ > 0) {
+      // Every retransmission of the episode D-SACKed: it was all spurious (RFC 3708 §3).
+      if (--undo_retrans_ == 0) undo_recovery("D-SACK");
+    }
+  }
+  // RFC 3522 §3.2 Eifel detection: the first ACK for a retransmitted segment echoes the
+  // timestamp of the original transmission — the original arrived; the retransmission was
+  // spurious.
+  if (eifel_pending_ && r.retransmitted_tsval_acked) {
+    eifel_pending_ = false;
+    if (undo_tsval_ && tsecr != 0 && ts_before(tsecr, *undo_tsval_)) undo_recovery("timestamps");
+  }
+  // RFC 8985 §7.4: the probe's episode ends with an ACK beyond it. If the probe was a
+  // retransmission that repaired a loss (no D-SACK for it), the window is reduced once.
+  if (tlp_out_ && una >= tlp_out_->end) {
+    if (tlp_out_->retransmission && !r.dsack && recovery_ == RecoveryState::kOpen) {
+      cc_.on_congestion_event(now, pipe_before);
+      cc_.on_recovery_exit(now);
+    }
+    tlp_out_.reset();
+  }
+
+  // Recovery ends when the RecoveryPoint is acknowledged (RFC 6675 §5 step (C) note,
+  // RFC 6582 §3.2 step 3, RFC 6675 §5.1 after a timeout).
+  if (advanced && recovery_ != RecoveryState::kOpen && una >= recovery_point_) exit_recovery(now);
+
+  // RFC 3168 §6.1.2: ECE makes the sender reduce its window once per window of data, and
+  // say so with CWR.
+  if (ecn_ok_ && seg.flags.ece() && recovery_ == RecoveryState::kOpen && !ecn_recover_ &&
+      una >= recovery_point_) {
+    cc_.on_congestion_event(now, pipe_before);
+    ecn_recover_ = sb_.high_data();
+    cwr_pending_ = true;
+    ++stats_.ecn_reductions;
+  } else if (ecn_recover_ && una >= *ecn_recover_ && advanced) {
+    cc_.on_recovery_exit(now);
+    ecn_recover_.reset();
+  }
+
+  if (sack_ok_) {
+    detect_losses(now, true);
+  } else {
+    // RFC 6582 NewReno. A duplicate ACK (RFC 5681 §2): nothing new acknowledged, no data,
+    // the same window, data outstanding.
+    const bool dupack = !advanced && seg.payload.empty() && !seg.flags.fin() && !window_changed &&
+                        snd_una_ != snd_max_;
+    if (advanced) {
+      if (recovery_ == RecoveryState::kFast) {
+        // §3.2 step 5, a partial ACK: retransmit the first unacknowledged segment; the
+        // window deflates by the amount acknowledged.
+        reno_credit_ = reno_credit_ > r.acked ? reno_credit_ - r.acked : 0;
+        sb_.mark_first_lost();
+      } else {
+        dupacks_ = 0;
+        reno_credit_ = 0;
+      }
+    } else if (dupack) {
+      ++dupacks_;
+      const uint64_t flight = sb_.high_data() - sb_.una();
+      const uint64_t cap = flight > effective_mss() ? flight - effective_mss() : 0;
+      reno_credit_ = std::min(reno_credit_ + effective_mss(), cap);
+      // §3.2 step 2: the third duplicate ACK starts fast retransmit, if the ACK covers
+      // more than "recover" (no recovery started for this window yet).
+      if (recovery_ == RecoveryState::kOpen && dupacks_ >= Scoreboard::kDupThresh &&
+          (una >= recovery_point_ || recovery_point_ == 0)) {
+        sb_.mark_first_lost();
+        enter_fast_recovery(now);
+      }
+    }
+  }
+
+  // Slow start or congestion avoidance: on ACKs outside fast recovery that delivered data.
+  if (delivered > 0 && recovery_ != RecoveryState::kFast && !ecn_recover_) {
+    const uint64_t cwnd = cc_.cwnd();
+    const bool cwnd_limited =
+        cwnd_limited_ ||
+        (cc_.in_slow_start() ? pipe_before * 2 >= cwnd : pipe_before + effective_mss() >= cwnd);
+    cc_.on_ack(AckSample{
+        .now = now,
+        .acked_bytes = delivered,
+        .in_flight = pipe_before,
+        .rtt = ack_rtt_,
+        .min_rtt = min_rtt_,
+        .srtt = rtt_.srtt(),
+        .app_limited = !cwnd_limited,
+        .delivered_seq = una,
+        .sent_seq = sb_.high_data(),
+    });
+  }
+  cwnd_limited_ = false;
+
+  if (snd_una_ == snd_max_) {
+    reo_deadline_.reset();
+    tlp_deadline_.reset();
+  } else if (advanced) {
+    arm_tlp(now);  // RFC 8985 §7.2: restarted by an ACK of new data
+  }
+}
+
+void Connection::on_reordering_timeout(Instant now) {
+  // RFC 8985 §6.3: the reordering window of a segment passed without its ACK.
+  if (!syn_acked_ || snd_una_ == snd_max_) return;
+  detect_losses(now, recovery_ == RecoveryState::kOpen);
+}
+
+void Connection::arm_tlp(Instant now) {
+  // RFC 8985 §7.2: with SACK, outside recovery, one probe at a time.
+  tlp_deadline_.reset();
+  if (!cfg_.tlp || !sack_ok_ || recovery_ != RecoveryState::kOpen || snd_una_ == snd_max_ ||
+      tlp_out_) {
+    return;
+  }
+  Duration pto = kInitialPto;
+  if (rtt_.has_sample()) {
+    pto = rtt_.srtt() * 2;
+    if (sb_.size() == 1) pto = pto + kWorstCaseDelayedAck;  // FlightSize of one segment
+  }
+  const Instant at = now + pto;
+  // "If the RTO timer would expire first, it is used instead" (PTO = min(PTO, RTO)).
+  if (auto rto = timers_.deadline(Timer::kRetransmit); rto && *rto <= at) return;
+  tlp_deadline_ = at;
+}
+
+void Connection::on_tlp_timeout(Instant now) {
+  (void)now;
+  if (!syn_acked_ || recovery_ != RecoveryState::kOpen || snd_una_ == snd_max_ || tlp_out_) {
+    return;
+  }
+  tlp_pending_ = true;
+}
+
+std::optional<TcpRepr> Connection::transmit_tlp(Instant now) {
+  // RFC 8985 §7.3: new data if the receive window allows it (cwnd does not count here),
+  // otherwise the highest-sequenced segment again. Then the RTO is restarted.
+  tlp_pending_ = true;  // retransmissions below are the probe's, not recovery's
+  std::optional<TcpRepr> seg = transmit_data(now, true);
+  bool retransmission = false;
+  if (!seg) {
+    const SentSegment* last = sb_.last();
+    if (!last) {
+      tlp_pending_ = false;
+      return std::nullopt;
+    }
+    const uint64_t room = payload_room();
+    const uint64_t begin = last->end - std::min<uint64_t>(last->len(), room + 1);
+    seg = emit_range(begin, last->end, now, true);
+    retransmission = true;
+  }
+  tlp_pending_ = false;
+  tlp_out_ = TlpProbe{.end = sb_.high_data(), .retransmission = retransmission};
+  ++stats_.tlp_probes;
+  arm_retransmit(now);
+  return seg;
 }
 
 // --- Timeouts (RFC 9293 §3.10.8) -------------------------------------------------------
@@ -1248,6 +1762,16 @@ void Connection::on_timeout(Instant now) {
         break;
     }
   }
+  if (state_ == State::kClosed) return;
+  if (pace_wait_ && *pace_wait_ <= now) pace_wait_.reset();  // poll_transmit sends
+  if (reo_deadline_ && *reo_deadline_ <= now) {
+    reo_deadline_.reset();
+    on_reordering_timeout(now);
+  }
+  if (tlp_deadline_ && *tlp_deadline_ <= now) {
+    tlp_deadline_.reset();
+    on_tlp_timeout(now);
+  }
 }
 
 void Connection::on_retransmit_timeout(Instant now) {
@@ -1275,15 +1799,34 @@ void Connection::on_retransmit_timeout(Instant now) {
   if (state_ == State::kSynSent || state_ == State::kSynRcvd) {
     syn_pending_ = true;
   } else if (snd_wnd_ == 0) {
-    // The peer closed its window with data in flight: that is persisting, not loss.
+    // The peer closed its window with data in flight: that is persisting, not loss. What
+    // was sent is sent again once the window opens.
     retries_ = 0;
-    snd_nxt_ = snd_una_;
+    sb_.mark_all_lost();
     arm_persist(now);
     return;
   } else {
-    // RFC 6298 §5.4: retransmit the earliest unacknowledged segment; go-back-N resends what
-    // follows as the window allows (RFC 5681 §3.1 leaves recovery after an RTO to that).
-    snd_nxt_ = snd_una_;
+    // RFC 6298 §5.4: retransmit the earliest unacknowledged segment. RFC 5681 §3.1: the
+    // window falls to one segment (the loss window) and slow start repairs the rest;
+    // RFC 6675 §5.1: RecoveryPoint becomes HighData, and no fast recovery starts before it
+    // is acknowledged. Every segment not SACKed is lost; what the peer SACKed is not sent
+    // again — unless the timer expires twice in a row: then the peer may have reneged on
+    // its SACKs (RFC 2018 §8), and they are forgotten.
+    const uint64_t flight = sb_.high_data() - sb_.una();
+    if (recovery_ == RecoveryState::kOpen) begin_undo_episode();
+    if (recovery_ != RecoveryState::kTimeout) ++stats_.rto_recoveries;
+    if (ecn_recover_) ecn_recover_.reset();
+    cc_.on_rto(now, flight);
+    if (retries_ >= 2) sb_.forget_sacks();
+    sb_.mark_all_lost();
+    if (recovery_ == RecoveryState::kFast) exit_rack_episode();
+    recovery_ = RecoveryState::kTimeout;
+    recovery_point_ = sb_.high_data();
+    reno_credit_ = 0;
+    dupacks_ = 0;
+    tlp_out_.reset();
+    tlp_deadline_.reset();
+    reo_deadline_.reset();
   }
   arm_retransmit(now);
 }

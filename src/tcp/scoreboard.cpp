@@ -218,6 +218,7 @@ Scoreboard::RackResult Scoreboard::rack_detect_loss(Instant now, Instant rack_xm
         set_lost(s);
       }
       r.lost += s.len();
+      ++r.segments;
     } else if (!r.timeout || deadline > *r.timeout) {
       r.timeout = deadline;  // RFC 8985 §6.2 step 5: timeout = max(remaining, timeout)
     }

@@ -853,10 +853,10 @@ TEST(DataRetransmit, OneSecondFloorAndExponentialBackoff) {
   EXPECT_EQ(h.conn.status().stats.timeouts, 4u);
 }
 
-// After an RTO synack goes back to SND.UNA and sends again everything after it as the window
-// allows (go-back-N, documented in on_retransmit_timeout); §5.3: an ACK of new data restarts
-// the timer.
-TEST(DataRetransmit, GoBackNFromSndUna) {
+// After an RTO the sender goes back to SND.UNA (§5.4) with the loss window of one segment
+// (RFC 5681 §3.1) and slow start sends the rest as ACKs come back; §5.3: an ACK of new
+// data restarts the timer.
+TEST(DataRetransmit, RtoResendsFromSndUnaInSlowStart_Rfc5681_3_1) {
   Harness h;
   establish(h, mss_option(1000));
   h.write(stream(0, 3000));
@@ -869,13 +869,19 @@ TEST(DataRetransmit, GoBackNFromSndUna) {
   h.expect_nothing();
   h.advance(Duration::millis(1));
   h.expect(Seg{.seq = snd(1000), .ack = rcv(0), .ctl = ACK, .data = stream(1000, 1000)});
+  h.expect_nothing();  // cwnd = 1 segment
+  EXPECT_EQ(h.conn.status().cwnd, 1000u);
+  EXPECT_EQ(h.conn.recovery(), RecoveryState::kTimeout);
+  h.send(Seg{.seq = rcv(0), .ack = snd(2000), .ctl = ACK}, Duration::millis(10));
   h.expect(Seg{.seq = snd(2000), .ack = rcv(0), .ctl = PSH | ACK, .data = stream(2000, 1000)});
   h.expect_nothing();
   h.send(Seg{.seq = rcv(0), .ack = snd(3000), .ctl = ACK});
+  EXPECT_EQ(h.conn.recovery(), RecoveryState::kOpen);
   h.advance(Duration::seconds(10));
   h.expect_nothing();
   const auto stats = h.conn.status().stats;
   EXPECT_EQ(stats.timeouts, 1u);
+  EXPECT_EQ(stats.rto_recoveries, 1u);
   EXPECT_EQ(stats.retransmitted_segments, 2u);
   EXPECT_EQ(stats.retransmitted_bytes, 2000u);
 }

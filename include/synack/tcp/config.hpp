@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "synack/tcp/congestion.hpp"
 #include "synack/tcp/rtt_estimator.hpp"
 #include "synack/time.hpp"
 
@@ -25,7 +26,17 @@ struct Config {
 
   bool window_scaling = true;  // RFC 7323 §2
   bool timestamps = true;      // RFC 7323 §3–5
-  bool sack = true;            // RFC 2018 (receiver side; recovery comes with SACK senders)
+  bool sack = true;            // RFC 2018; the sender recovers with RFC 6675 and RACK-TLP
+
+  // Congestion control (RFC 5681, RFC 9438 CUBIC by default) and pacing.
+  CongestionConfig congestion;
+  // Loss detection beyond DupThresh (RFC 6675) when SACK is in use: RACK's time-based
+  // detection with a reordering window (RFC 8985 §6) and tail loss probes (RFC 8985 §7).
+  bool rack = true;
+  bool tlp = true;
+  // RFC 3168 Explicit Congestion Notification: off by default (as Linux's tcp_ecn for
+  // active opens). On, our SYN asks for it and our SYN-ACK accepts it.
+  bool ecn = false;
 
   bool nodelay = false;                         // Nagle (RFC 1122 §4.2.3.4) unless set
   Duration delayed_ack = Duration::millis(40);  // RFC 1122 §4.2.3.2: less than 0.5 s

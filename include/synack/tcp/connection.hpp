@@ -20,10 +20,12 @@
 
 #include "synack/expected.hpp"
 #include "synack/tcp/config.hpp"
+#include "synack/tcp/congestion.hpp"
 #include "synack/tcp/event.hpp"
 #include "synack/tcp/four_tuple.hpp"
 #include "synack/tcp/reassembler.hpp"
 #include "synack/tcp/rtt_estimator.hpp"
+#include "synack/tcp/scoreboard.hpp"
 #include "synack/tcp/send_buffer.hpp"
 #include "synack/tcp/state.hpp"
 #include "synack/tcp/timer_table.hpp"
@@ -47,6 +49,23 @@ struct ConnectionStats {
   uint64_t dropped_out_of_window = 0;
   uint64_t challenge_acks = 0;  // RFC 5961
   uint64_t paws_rejected = 0;   // RFC 7323 §5
+  // Loss recovery.
+  uint64_t fast_recoveries = 0;      // recovery episodes entered on loss (RFC 6675, RFC 6582)
+  uint64_t rto_recoveries = 0;       // episodes started by a retransmission timeout
+  uint64_t fast_retransmits = 0;     // segments retransmitted in fast recovery
+  uint64_t rack_losses = 0;          // segments RACK marked lost (RFC 8985 §6)
+  uint64_t tlp_probes = 0;           // tail loss probes sent (RFC 8985 §7)
+  uint64_t dsacks_received = 0;      // D-SACK blocks received (RFC 2883)
+  uint64_t spurious_recoveries = 0;  // episodes undone (RFC 3522, RFC 4015, D-SACK)
+  uint64_t ecn_ce_received = 0;      // CE-marked segments received (RFC 3168)
+  uint64_t ecn_reductions = 0;       // window reductions on ECE (RFC 3168 §6.1.2)
+};
+
+// Where the sender's loss recovery is.
+enum class RecoveryState : uint8_t {
+  kOpen,     // no recovery
+  kFast,     // fast recovery: RFC 6675 with SACK, RFC 6582 NewReno without
+  kTimeout,  // after a retransmission timeout, until the recovery point is acknowledged
 };
 
 // STATUS (RFC 9293 §3.10.6): a snapshot for `ss`-style listings.
@@ -65,9 +84,18 @@ struct ConnectionStatus {
   Duration srtt;
   Duration rttvar;
   Duration rto;
-  // The congestion window, once the sender has congestion control; until then nullopt
-  // (what limits the sender is snd_wnd).
+  // The congestion window (bytes); ssthresh is nullopt while still "arbitrarily high"
+  // (RFC 5681 §3.1).
   std::optional<uint32_t> cwnd;
+  std::optional<uint32_t> ssthresh;
+  uint64_t in_flight = 0;    // RFC 6675 pipe (FlightSize without SACK), bytes
+  uint64_t pacing_rate = 0;  // bytes per second; 0: not pacing
+  Duration min_rtt;          // smallest RTT seen (RACK.min_RTT)
+  size_t sack_holes = 0;     // holes in the scoreboard below the highest SACKed octet
+  size_t lost_segments = 0;  // segments marked lost and not yet acknowledged
+  RecoveryState recovery = RecoveryState::kOpen;
+  bool reordering_seen = false;  // RFC 8985 RACK.reordering_seen
+  bool ecn = false;              // RFC 3168 negotiated
   ConnectionStats stats;
 };
 
@@ -125,11 +153,13 @@ class Connection {
   // --- The network and time -------------------------------------------------------------
 
   // SEGMENT ARRIVES (RFC 9293 §3.10.7). `from` is the sender's endpoint (used in LISTEN).
-  void on_segment(const wire::TcpRepr& seg, const Endpoint& from, Instant now);
+  // `ce`: the IP header carried the Congestion Experienced codepoint (RFC 3168 §5); the
+  // receiver then echoes ECE until the sender's CWR (§6.1.3).
+  void on_segment(const wire::TcpRepr& seg, const Endpoint& from, Instant now, bool ce = false);
   // The next segment to send, if any; call until it returns nothing. The payload points
   // into the connection's buffers and stays valid until the next call on this connection.
   std::optional<wire::TcpRepr> poll_transmit(Instant now);
-  std::optional<Instant> next_deadline() const { return timers_.next_deadline(); }
+  std::optional<Instant> next_deadline() const;
   void on_timeout(Instant now);
   std::optional<Event> poll_event() { return events_.pop(); }
 
@@ -146,6 +176,13 @@ class Connection {
   wire::SeqNum rcv_nxt() const { return rcv_nxt_; }
   uint32_t snd_wnd() const { return snd_wnd_; }
   const RttEstimator& rtt() const { return rtt_; }
+  const CongestionControl& congestion() const { return cc_; }
+  const Scoreboard& scoreboard() const { return sb_; }
+  RecoveryState recovery() const { return recovery_; }
+  // RFC 3168 §6.1.2: whether the segment poll_transmit() just returned may be sent ECN-capable
+  // (ECT(0) in its IP header): new data once ECN is negotiated; never SYNs, pure ACKs,
+  // retransmissions or window probes (§6.1.1, §6.1.5).
+  bool last_segment_ect() const { return last_ect_; }
 
  private:
   // §3.10.7 SEGMENT ARRIVES, one function per state group and per numbered step.
@@ -180,7 +217,7 @@ class Connection {
 
   std::optional<wire::TcpRepr> transmit_syn(Instant now);
   std::optional<wire::TcpRepr> transmit_probe(Instant now);
-  std::optional<wire::TcpRepr> transmit_data(Instant now);
+  std::optional<wire::TcpRepr> transmit_data(Instant now, bool loss_probe = false);
   // A segment from us with ACK (if in flags), timestamps and SACK blocks as negotiated.
   wire::TcpRepr make_segment(wire::SeqNum seq, uint16_t flags);
   // Sets the window and does the bookkeeping of a segment about to leave.
@@ -193,6 +230,29 @@ class Connection {
   void on_persist_timeout(Instant now);
   void on_keepalive_timeout(Instant now);
   void maybe_window_update();
+
+  // The sender's congestion control and loss recovery (RFC 5681, 6675, 6582, 8985, 3522,
+  // 4015, 3168).
+  void start_sender();
+  void sender_on_ack(const wire::TcpRepr& seg, bool advanced, bool window_changed, Instant now);
+  void detect_losses(Instant now, bool may_enter_recovery);
+  void enter_fast_recovery(Instant now);
+  void exit_recovery(Instant now);
+  void undo_recovery(std::string_view why);
+  void begin_undo_episode();
+  void exit_rack_episode();
+  std::optional<wire::TcpRepr> transmit_tlp(Instant now);
+  void on_reordering_timeout(Instant now);
+  void on_tlp_timeout(Instant now);
+  void arm_tlp(Instant now);
+  Duration reo_wnd() const;
+  uint64_t in_flight() const;
+  // Sends [begin, end) of the send stream (the FIN counts as the octet after the data).
+  wire::TcpRepr emit_range(uint64_t begin, uint64_t end, Instant now, bool retransmission);
+  std::optional<wire::TcpRepr> transmit_lost(Instant now);
+  bool pacing_allows(uint64_t len, Instant now);
+  void paced(uint64_t len);
+  size_t payload_room();  // payload bytes of a full data segment, options considered
   void restart_keepalive(Instant now);
 
   bool can_send() const;
@@ -277,6 +337,51 @@ class Connection {
   std::optional<PendingRst> rst_pending_;
   Instant challenge_window_start_;
   uint32_t challenge_acks_in_window_ = 0;
+
+  // Congestion control and loss recovery.
+  Scoreboard sb_;
+  CongestionControl cc_;
+  RecoveryState recovery_ = RecoveryState::kOpen;
+  uint64_t recovery_point_ = 0;      // RFC 6675 RecoveryPoint / RFC 6582 "recover" (offset)
+  uint32_t dupacks_ = 0;             // RFC 5681 duplicate ACKs in a row (without SACK)
+  uint64_t reno_credit_ = 0;         // without SACK: bytes duplicate ACKs say have left
+  std::optional<Duration> ack_rtt_;  // the RTT sample the ACK being processed gave
+  Duration min_rtt_;
+  bool cwnd_limited_ = false;          // the last send attempt found cwnd full
+  std::optional<Instant> idle_since_;  // when the flight last became empty
+  struct Rack {                        // RFC 8985 §6.1
+    std::optional<Instant> xmit_ts;
+    uint64_t end_seq = 0;
+    Duration rtt;
+    bool reordering_seen = false;
+    uint32_t reo_wnd_mult = 1;
+    int reo_wnd_persist = 0;
+    std::optional<uint64_t> dsack_round;
+  } rack_;
+  std::optional<Instant> reo_deadline_;  // RACK's reordering timer
+  std::optional<Instant> tlp_deadline_;  // RFC 8985 §7.2 PTO
+  bool tlp_pending_ = false;
+  struct TlpProbe {
+    uint64_t end = 0;
+    bool retransmission = false;
+  };
+  std::optional<TlpProbe> tlp_out_;  // RFC 8985 TLP.end_seq / TLP.is_retrans
+  // Undo (RFC 3522, RFC 4015; D-SACK as in RFC 3708 / Linux's undo_retrans).
+  bool undo_armed_ = false;
+  uint64_t undo_marker_ = 0;            // SND.UNA when the episode began
+  uint32_t undo_retrans_ = 0;           // retransmissions of the episode not yet D-SACKed
+  std::optional<uint32_t> undo_tsval_;  // TSval of the episode's first retransmission
+  bool eifel_pending_ = false;          // the first ACK of a retransmission is still awaited
+  // Pacing: a token bucket of bytes.
+  int64_t pace_tokens_ = 0;
+  std::optional<Instant> pace_refill_;
+  std::optional<Instant> pace_wait_;  // data waits for the pacer until then
+  // ECN (RFC 3168).
+  bool ecn_ok_ = false;
+  bool ece_pending_ = false;             // receiver: echo ECE until CWR arrives
+  bool cwr_pending_ = false;             // sender: set CWR on the next new data segment
+  std::optional<uint64_t> ecn_recover_;  // no new ECN response until this is acknowledged
+  bool last_ect_ = false;
 
   EventQueue events_;
   ConnectionStats stats_;

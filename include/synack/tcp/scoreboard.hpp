@@ -102,7 +102,8 @@ class Scoreboard {
   // (sent + rack_rtt + reo_wnd) has passed; returns the bytes newly lost and the earliest
   // time a remaining candidate would be lost (for the reordering timer).
   struct RackResult {
-    uint64_t lost = 0;
+    uint64_t lost = 0;    // bytes
+    size_t segments = 0;  // records
     std::optional<Instant> timeout;
   };
   RackResult rack_detect_loss(Instant now, Instant rack_xmit, uint64_t rack_end, Duration rack_rtt,
