@@ -117,11 +117,14 @@ constexpr double kWidth = 1000;
 constexpr double kLeft = 84;
 constexpr double kRight = 24;
 constexpr double kPlotWidth = kWidth - kLeft - kRight;
-constexpr double kUpperTop = 84;
+constexpr double kLegendTop = 70;  // the first legend row's baseline
+constexpr double kLegendRow = 16;
 constexpr double kUpperHeight = 440;
-constexpr double kLowerGap = 84;  // from the upper panel's bottom to the lower panel's top
+constexpr double kLowerGap = 70;  // from the upper panel's bottom to its legend's first row
 constexpr double kLowerHeight = 170;
-constexpr double kBottom = 48;  // below the last panel: tick labels and the axis label
+constexpr double kBottom = 48;
+constexpr size_t kMaxRetransmissionLabels =
+    200;  // below the last panel: tick labels and the axis label
 
 constexpr std::string_view kSegmentColor = "#1f3a93";
 constexpr std::string_view kRetransmitColor = "#d62728";
@@ -282,14 +285,43 @@ void draw_axes(Svg& svg, const Frame& f, bool bytes, const std::string& x_label,
 struct LegendItem {
   std::string label;
   std::string_view color;
-  enum class Mark : uint8_t { kBar, kLine, kDashed, kCross } mark = LegendItem::Mark::kLine;
+  enum class Mark : uint8_t { kBar, kLine, kDashed, kCross, kBox } mark = LegendItem::Mark::kLine;
 };
 
-void draw_legend(Svg& svg, double y, const std::vector<LegendItem>& items) {
-  svg.add("<g class=\"legend\" font-size=\"11\">\n");
+double legend_width(const LegendItem& item) {
+  return 24 + 6.2 * static_cast<double>(item.label.size()) + 18;
+}
+
+// Rows the legend takes: items left to right, wrapping at the panel's width.
+size_t legend_rows(const std::vector<LegendItem>& items) {
+  size_t rows = 1;
   double x = kLeft;
   for (const LegendItem& item : items) {
+    if (x > kLeft && x + legend_width(item) - 18 > kLeft + kPlotWidth) {
+      ++rows;
+      x = kLeft;
+    }
+    x += legend_width(item);
+  }
+  return rows;
+}
+
+void draw_legend(Svg& svg, double first_baseline, const std::vector<LegendItem>& items) {
+  svg.add("<g class=\"legend\" font-size=\"11\">\n");
+  double x = kLeft;
+  double y = first_baseline;
+  for (const LegendItem& item : items) {
+    if (x > kLeft && x + legend_width(item) - 18 > kLeft + kPlotWidth) {
+      x = kLeft;
+      y += kLegendRow;
+    }
     switch (item.mark) {
+      case LegendItem::Mark::kBox:
+        svg.add(
+            "<rect x=\"{}\" y=\"{}\" width=\"18\" height=\"11\" fill=\"{}\" "
+            "fill-opacity=\"0.3\"/>\n",
+            Px{x}, Px{y - 8}, item.color);
+        break;
       case LegendItem::Mark::kBar:
         svg.add(
             "<path d=\"M{} {}V{}M{} {}h6M{} {}h6\" stroke=\"{}\" stroke-width=\"1.5\" "
@@ -309,7 +341,7 @@ void draw_legend(Svg& svg, double y, const std::vector<LegendItem>& items) {
         break;
     }
     svg.add("<text x=\"{}\" y=\"{}\">{}</text>\n", Px{x + 24}, Px{y + 3}, escaped(item.label));
-    x += 24 + 6.2 * static_cast<double>(item.label.size()) + 18;
+    x += legend_width(item);
   }
   svg.add("</g>\n");
 }
@@ -369,6 +401,19 @@ class StepPath {
   double drawn_x_ = 0;  // where the path has got to
 };
 
+// Shaded stretches of time over the whole height of a panel.
+void draw_bands(Svg& svg, const Frame& f, const std::vector<PlotBand>& bands) {
+  if (bands.empty()) return;
+  svg.add("<g class=\"bands\" fill-opacity=\"0.18\">\n");
+  for (const PlotBand& b : bands) {
+    const double x1 = f.px(std::min(b.start, b.end));
+    const double x2 = f.px(std::max(b.start, b.end));
+    svg.add("<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\n",
+            Px{x1}, Px{f.top}, Px{std::max(x2 - x1, 1.0)}, Px{f.height}, escaped(b.color));
+  }
+  svg.add("</g>\n");
+}
+
 std::string time_label(double time_scale) {
   return time_scale == 1000 ? "time (ms)" : "time (s)";
 }
@@ -407,28 +452,69 @@ std::string render_svg(const TimeSequenceGraph& g) {
       }
     }
   }
+  // The lower panel's range: the series that set it, else all of them (when those have no
+  // values); time from every series.
   double v_hi = 0;
+  double v_hi_all = 0;
   for (const PlotSeries& series : g.series) {
     for (const PlotPoint& p : series.points) {
       t_lo = std::min(t_lo, p.time);
       t_hi = std::max(t_hi, p.time);
-      if (p.value) v_hi = std::max(v_hi, *p.value);
+      if (!p.value) continue;
+      v_hi_all = std::max(v_hi_all, *p.value);
+      if (series.sets_range) v_hi = std::max(v_hi, *p.value);
     }
+  }
+  if (v_hi == 0) v_hi = v_hi_all;
+
+  for (const PlotBand& b : g.bands) {
+    t_lo = std::min({t_lo, b.start, b.end});
+    t_hi = std::max({t_hi, b.start, b.end});
   }
   if (!(t_lo <= t_hi)) t_lo = t_hi = 0;
   if (!(s_lo <= s_hi)) s_lo = s_hi = 0;
   const double time_scale = t_hi - t_lo < 2 ? 1000 : 1;
 
+  // --- Legends, then the layout they leave ---
+  std::vector<LegendItem> legend{
+      {"data segment", kSegmentColor, LegendItem::Mark::kBar},
+      {"retransmission", kRetransmitColor, LegendItem::Mark::kBar},
+  };
+  if (lost > 0) legend.push_back({"lost on the path", kLostColor, LegendItem::Mark::kCross});
+  legend.push_back({"cumulative ACK", kAckColor, LegendItem::Mark::kLine});
+  legend.push_back({"receive window edge (ACK + window)", kWindowColor, LegendItem::Mark::kLine});
+  legend.push_back({"SACK block", kSackColor, LegendItem::Mark::kBar});
+  std::vector<std::string_view> band_labels;
+  for (const PlotBand& b : g.bands) {
+    if (std::find(band_labels.begin(), band_labels.end(), b.label) != band_labels.end()) continue;
+    band_labels.push_back(b.label);
+    legend.push_back({b.label, b.color, LegendItem::Mark::kBox});
+  }
+  std::vector<LegendItem> lower_legend;
+  std::vector<std::string_view> colors;
+  for (size_t i = 0; i < g.series.size(); ++i) {
+    const PlotSeries& series = g.series[i];
+    const std::string_view color =
+        series.color.empty() ? kPalette[i % std::size(kPalette)] : std::string_view(series.color);
+    colors.push_back(color);
+    const bool any = std::any_of(series.points.begin(), series.points.end(),
+                                 [](const PlotPoint& p) { return p.value.has_value(); });
+    lower_legend.push_back({any ? series.name : series.name + " (not available)", color,
+                            series.dashed ? LegendItem::Mark::kDashed : LegendItem::Mark::kLine});
+  }
+
   Frame upper;
   upper.time_scale = time_scale;
   upper.x = nice_axis(t_lo * time_scale, t_hi * time_scale);
   upper.y = nice_axis(s_lo, s_hi);
-  upper.top = kUpperTop;
+  upper.top = kLegendTop + static_cast<double>(legend_rows(legend) - 1) * kLegendRow + 14;
   upper.height = kUpperHeight;
   const bool has_lower = !g.series.empty();
   Frame lower = upper;
   lower.y = nice_axis(0, v_hi, 5);
-  lower.top = kUpperTop + kUpperHeight + kLowerGap;
+  const double lower_legend_top = upper.top + upper.height + kLowerGap;
+  lower.top =
+      lower_legend_top + static_cast<double>(legend_rows(lower_legend) - 1) * kLegendRow + 14;
   lower.height = kLowerHeight;
   const double height = (has_lower ? lower.top + lower.height : upper.top + upper.height) + kBottom;
 
@@ -448,21 +534,14 @@ std::string render_svg(const TimeSequenceGraph& g) {
   }
 
   // --- The time-sequence panel ---
-  std::vector<LegendItem> legend{
-      {"data segment", kSegmentColor, LegendItem::Mark::kBar},
-      {"retransmission", kRetransmitColor, LegendItem::Mark::kBar},
-  };
-  if (lost > 0) legend.push_back({"lost on the path", kLostColor, LegendItem::Mark::kCross});
-  legend.push_back({"cumulative ACK", kAckColor, LegendItem::Mark::kLine});
-  legend.push_back({"receive window edge (ACK + window)", kWindowColor, LegendItem::Mark::kLine});
-  legend.push_back({"SACK block", kSackColor, LegendItem::Mark::kBar});
-  draw_legend(svg, kUpperTop - 14, legend);
+  draw_legend(svg, kLegendTop, legend);
 
   svg.add(
       "<g class=\"panel\" data-panel=\"time-sequence\" data-x-min=\"{}\" data-x-max=\"{}\" "
       "data-y-min=\"{}\" data-y-max=\"{}\">\n",
       upper.x.min, upper.x.max, upper.y.min, upper.y.max);
   draw_axes(svg, upper, true, time_label(time_scale), "relative sequence number (bytes)");
+  draw_bands(svg, upper, g.bands);
   if (g.segments.empty()) {
     svg.add(
         "<text x=\"{}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\" "
@@ -507,16 +586,30 @@ std::string render_svg(const TimeSequenceGraph& g) {
     }
   }
   svg.add("</g>\n");
+  // Retransmissions on top, thicker; labelled "R" as tcptrace does while there are few
+  // enough of them to read.
+  size_t retransmitted = 0;
   for (const bool retransmissions : {false, true}) {
-    svg.add("<g class=\"{}\" stroke=\"{}\" stroke-width=\"1.2\" fill=\"none\">\n",
+    svg.add("<g class=\"{}\" stroke=\"{}\" stroke-width=\"{}\" fill=\"none\">\n",
             retransmissions ? "retransmissions" : "segments",
-            retransmissions ? kRetransmitColor : kSegmentColor);
+            retransmissions ? kRetransmitColor : kSegmentColor, retransmissions ? 2.2 : 1.2);
     for (const PlotSegment& s : g.segments) {
       if (!s.from_sender || s.retransmission != retransmissions) continue;
       const uint64_t span = uint64_t{s.len} + (s.syn ? 1 : 0) + (s.fin ? 1 : 0);
       if (span == 0) continue;
       bar(retransmissions ? "seg rexmit" : "seg", s.time, static_cast<double>(s.seq),
           static_cast<double>(s.seq + span));
+      if (retransmissions) ++retransmitted;
+    }
+    svg.add("</g>\n");
+  }
+  if (retransmitted > 0 && retransmitted <= kMaxRetransmissionLabels) {
+    svg.add("<g class=\"rexmit-labels\" font-size=\"10\" fill=\"{}\">\n", kRetransmitColor);
+    for (const PlotSegment& s : g.segments) {
+      const uint64_t span = uint64_t{s.len} + (s.syn ? 1 : 0) + (s.fin ? 1 : 0);
+      if (!s.from_sender || !s.retransmission || span == 0) continue;
+      svg.add("<text x=\"{}\" y=\"{}\">R</text>\n", Px{upper.px(s.time) + 3},
+              Px{upper.py(static_cast<double>(s.seq)) + 4});
     }
     svg.add("</g>\n");
   }
@@ -535,24 +628,19 @@ std::string render_svg(const TimeSequenceGraph& g) {
 
   // --- The lower panel ---
   if (has_lower) {
-    std::vector<LegendItem> items;
-    std::vector<std::string_view> colors;
-    for (size_t i = 0; i < g.series.size(); ++i) {
-      const PlotSeries& series = g.series[i];
-      const std::string_view color =
-          series.color.empty() ? kPalette[i % std::size(kPalette)] : std::string_view(series.color);
-      colors.push_back(color);
-      const bool any = std::any_of(series.points.begin(), series.points.end(),
-                                   [](const PlotPoint& p) { return p.value.has_value(); });
-      items.push_back({any ? series.name : series.name + " (not available)", color,
-                       series.dashed ? LegendItem::Mark::kDashed : LegendItem::Mark::kLine});
-    }
-    draw_legend(svg, lower.top - 14, items);
+    draw_legend(svg, lower_legend_top, lower_legend);
     svg.add(
         "<g class=\"panel\" data-panel=\"series\" data-x-min=\"{}\" data-x-max=\"{}\" "
         "data-y-min=\"{}\" data-y-max=\"{}\">\n",
         lower.x.min, lower.x.max, lower.y.min, lower.y.max);
     draw_axes(svg, lower, true, time_label(time_scale), g.series_label);
+    draw_bands(svg, lower, g.bands);
+    // Series that do not set the range may leave it: clipped to the panel.
+    svg.add(
+        "<defs><clipPath id=\"lower-panel\"><rect x=\"{}\" y=\"{}\" width=\"{}\" "
+        "height=\"{}\"/></clipPath></defs>\n",
+        Px{kLeft}, Px{lower.top - 1}, Px{kPlotWidth}, Px{lower.height + 2});
+    svg.add("<g clip-path=\"url(#lower-panel)\">\n");
     for (size_t i = 0; i < g.series.size(); ++i) {
       const PlotSeries& series = g.series[i];
       StepPath path(lower);
@@ -570,7 +658,7 @@ std::string render_svg(const TimeSequenceGraph& g) {
             escaped(series.name), d, colors[i], series.dashed ? " stroke-dasharray=\"5 3\"" : "");
       }
     }
-    svg.add("</g>\n");
+    svg.add("</g>\n</g>\n");
   }
   svg.add("</svg>\n");
   return svg.take();

@@ -282,6 +282,46 @@ TEST(Plot, SeriesWithoutValuesSaySo) {
   EXPECT_GE(attribute(svg, upper, "data-x-max"), 3.0);
 }
 
+TEST(Plot, BandsShadeBothPanelsAndTheLegendWraps) {
+  TimeSequenceGraph g = lossy_transfer();
+  const std::string before = render_svg(g);
+  g.bands.push_back({.start = 0.041, .end = 0.070, .label = "fast recovery", .color = "#f0a500"});
+  g.bands.push_back({.start = 0.080, .end = 0.085, .label = "fast recovery", .color = "#f0a500"});
+  g.bands.push_back({.start = 0.090, .end = 0.120, .label = "RTO recovery", .color = "#d62728"});
+  const std::string svg = render_svg(g);
+  ASSERT_TRUE(well_formed(svg));
+  EXPECT_EQ(count(svg, "class=\"band\""), 6u);         // three bands, two panels
+  EXPECT_EQ(count(svg, ">fast recovery</text>"), 1u);  // one legend entry per label
+  EXPECT_EQ(count(svg, ">RTO recovery</text>"), 1u);
+  // The bands reach past the data: the time axis covers them.
+  const size_t upper = svg.find("data-panel=\"time-sequence\"");
+  EXPECT_GE(attribute(svg, upper, "data-x-max"), 120);
+  // The legend no longer fits one row: the panel moves down to make room.
+  const size_t upper_before = before.find("data-panel=\"time-sequence\"");
+  const double top_before = attribute(before, before.find("class=\"frame\"", upper_before), "y");
+  const double top = attribute(svg, svg.find("class=\"frame\"", upper), "y");
+  EXPECT_GT(top, top_before);
+}
+
+TEST(Plot, SeriesThatDoNotSetTheRangeAreClipped) {
+  TimeSequenceGraph g;
+  g.segments.push_back(data(0, 0, 1000));
+  g.series.push_back(PlotSeries{.name = "cwnd", .points = {{0, 10000.0}, {0.1, 20000.0}}});
+  g.series.push_back(
+      PlotSeries{.name = "window", .sets_range = false, .points = {{0, 1e6}, {0.1, 1e6}}});
+  std::string svg = render_svg(g);
+  ASSERT_TRUE(well_formed(svg));
+  const size_t lower = svg.find("data-panel=\"series\"");
+  EXPECT_GE(attribute(svg, lower, "data-y-max"), 20000);
+  EXPECT_LT(attribute(svg, lower, "data-y-max"), 1e5);
+  EXPECT_NE(svg.find("clip-path=\"url(#lower-panel)\""), std::string::npos);
+  EXPECT_EQ(count(svg, "class=\"series\""), 2u);
+  // Without a value in the series that set the range, the others do.
+  g.series[0].points = {{0, std::nullopt}};
+  svg = render_svg(g);
+  EXPECT_GE(attribute(svg, svg.find("data-panel=\"series\""), "data-y-max"), 1e6);
+}
+
 TEST(Plot, NiceAxes) {
   PlotAxis a = nice_axis(0, 0.93);
   EXPECT_DOUBLE_EQ(a.step, 0.2);

@@ -10,12 +10,14 @@
 // The upper panel: x is time, y the data sender's sequence number relative to its ISN
 // (its SYN is 0), in bytes. Each segment the sender sends is a vertical bar from seq to
 // seq + len with a tick at each end (a SYN or FIN without data counts one byte);
-// retransmissions are red, segments the path lost (when the capture knows it, as the
-// simulator does) get a cross. The receiver's segments draw the cumulative ACK as a
+// retransmissions are red and thicker (with an "R" beside each while there are at most
+// 200), segments the path lost (when the capture knows it, as the simulator does) get a
+// cross. The receiver's segments draw the cumulative ACK as a
 // stepped green line, the right edge of its receive window (ACK + window) as a stepped
 // gold line, and each SACK block as a purple bar over its range at the time of the ACK.
 // The lower panel (when there are series) shares the time axis: named series in bytes
-// (cwnd, bytes in flight, ...), stepped, with gaps where a value is absent.
+// (cwnd, bytes in flight, ...), stepped, with gaps where a value is absent. Bands shade
+// stretches of time (loss recovery) in both panels.
 //
 // The input is plain data, so the same renderer draws a simulation or a capture.
 #pragma once
@@ -62,7 +64,19 @@ struct PlotSeries {
   std::string name;   // in the legend
   std::string color;  // an SVG colour; empty: one of a fixed palette, by position
   bool dashed = false;
+  // Whether the panel's y range covers this series; one that does not (a receive window far
+  // above cwnd, say) is drawn clipped to the panel. When no such series has a value, all
+  // of them set the range.
+  bool sets_range = true;
   std::vector<PlotPoint> points;  // in time order
+};
+
+// A stretch of time shaded in both panels (a loss recovery episode, say).
+struct PlotBand {
+  double start = 0;   // seconds
+  double end = 0;     // seconds
+  std::string label;  // in the legend, once per distinct label
+  std::string color;  // an SVG colour
 };
 
 struct TimeSequenceGraph {
@@ -71,6 +85,7 @@ struct TimeSequenceGraph {
   std::vector<PlotSegment> segments;
   std::string series_label = "bytes";  // the lower panel's y axis
   std::vector<PlotSeries> series;      // none: no lower panel
+  std::vector<PlotBand> bands;
 };
 
 // An axis from `min` to `max` with ticks every `step` (1, 2 or 5 times a power of ten),
@@ -84,7 +99,7 @@ PlotAxis nice_axis(double lo, double hi, int target_ticks = 8);
 
 // The SVG document (UTF-8, starting with the XML declaration). Every element it draws for
 // data carries a class: "seg" (a sender's segment), "rexmit" (a retransmitted one),
-// "lost" (the cross on a lost one), "sack", "ack-line", "window-line", "series"; each
+// "lost" (the cross on a lost one), "sack", "ack-line", "window-line", "series", "band"; each
 // panel is a <g class="panel"> with data-x-min, data-x-max, data-y-min and data-y-max.
 std::string render_svg(const TimeSequenceGraph& graph);
 
