@@ -13,7 +13,6 @@
 #include <optional>
 #include <ostream>
 #include <span>
-#include <type_traits>
 #include <unordered_map>
 #include <utility>
 
@@ -472,32 +471,6 @@ std::string describe_config(const SimConfig& config) {
 
 double seconds(Instant t) {
   return static_cast<double>(t.as_micros()) / 1e6;
-}
-
-// A window-like status field as an optional count: std::optional or plain arithmetic, the
-// largest value of its type meaning "infinite" (none); anything else: none.
-template <class T>
-std::optional<uint64_t> count_value(const T& v) {
-  if constexpr (requires {
-                  v.has_value();
-                  *v;
-                }) {
-    if (!v.has_value()) return std::nullopt;
-    return count_value(*v);
-  } else if constexpr (std::is_arithmetic_v<T>) {
-    if (v < T{} || v == std::numeric_limits<T>::max()) return std::nullopt;
-    return static_cast<uint64_t>(v);
-  } else {
-    return std::nullopt;
-  }
-}
-
-// The fields congestion control may add to ConnectionStatus, read when they are there.
-template <class Status>
-void read_congestion_fields(const Status& st, Sample& s) {
-  s.cwnd = count_value(st.cwnd);
-  if constexpr (requires { st.ssthresh; }) s.ssthresh = count_value(st.ssthresh);
-  if constexpr (requires { st.pacing_rate; }) s.pacing_rate = count_value(st.pacing_rate);
 }
 
 class Simulator {
@@ -997,13 +970,17 @@ class Simulator {
     const tcp::ConnectionStatus st = k->status();
     Sample s;
     s.present = true;
-    read_congestion_fields(st, s);
+    s.cwnd = st.cwnd;
+    s.ssthresh = st.ssthresh;
+    s.in_flight = st.in_flight;
     if (e.snd_max && wire::after(*e.snd_max, k->snd_una())) {
-      s.in_flight = (*e.snd_max - k->snd_una()).value();
+      s.unacked = (*e.snd_max - k->snd_una()).value();
     }
     s.snd_wnd = st.snd_wnd;
     s.srtt = st.srtt;
     s.retransmits = st.stats.retransmitted_segments;
+    s.pacing_rate = st.pacing_rate;
+    s.recovery = st.recovery;
     return s;
   }
 
@@ -1049,13 +1026,15 @@ class Simulator {
     g.segments = plot_->take();
     trace::PlotSeries cwnd{.name = "cwnd", .color = "#ff7f0e"};
     trace::PlotSeries ssthresh{.name = "ssthresh", .color = "#8c564b", .dashed = true};
-    trace::PlotSeries flight{.name = "bytes in flight", .color = "#1f77b4"};
-    trace::PlotSeries wnd{.name = "send window (peer's)", .color = "#7f7f7f", .dashed = true};
-    bool any_ssthresh = false;
+    trace::PlotSeries flight{.name = "in flight (pipe)", .color = "#1f77b4"};
+    trace::PlotSeries unacked{.name = "sent, unacknowledged", .color = "#9edae5"};
+    trace::PlotSeries wnd{
+        .name = "send window (peer's)", .color = "#7f7f7f", .dashed = true, .sets_range = false};
     if (c.series) {
       const std::vector<Sample>& samples = c2s ? c.series->client : c.series->server;
+      const std::vector<Instant>& times = c.series->times;
       for (size_t i = 0; i < samples.size(); ++i) {
-        const double t = seconds(c.series->times[i]);
+        const double t = seconds(times[i]);
         const Sample& s = samples[i];
         const auto value = [&s](std::optional<uint64_t> v) -> std::optional<double> {
           if (!s.present || !v) return std::nullopt;
@@ -1063,14 +1042,32 @@ class Simulator {
         };
         cwnd.points.push_back({t, value(s.cwnd)});
         ssthresh.points.push_back({t, value(s.ssthresh)});
-        any_ssthresh = any_ssthresh || (s.present && s.ssthresh);
         flight.points.push_back({t, value(s.in_flight)});
+        unacked.points.push_back({t, value(s.unacked)});
         wnd.points.push_back({t, value(s.snd_wnd)});
+        // Recovery episodes, as the samples saw them: from the first sample in one to the
+        // first sample out of it.
+        const tcp::RecoveryState state = s.present ? s.recovery : tcp::RecoveryState::kOpen;
+        const tcp::RecoveryState before =
+            i > 0 && samples[i - 1].present ? samples[i - 1].recovery : tcp::RecoveryState::kOpen;
+        if (state != before && before != tcp::RecoveryState::kOpen) g.bands.back().end = t;
+        if (state != before && state != tcp::RecoveryState::kOpen) {
+          const bool fast = state == tcp::RecoveryState::kFast;
+          g.bands.push_back(trace::PlotBand{.start = t,
+                                            .end = t,
+                                            .label = fast ? "fast recovery" : "RTO recovery",
+                                            .color = fast ? "#f0a500" : "#d62728"});
+        }
+      }
+      if (!samples.empty() && samples.back().present &&
+          samples.back().recovery != tcp::RecoveryState::kOpen) {
+        g.bands.back().end = seconds(times.back() + sample_interval_);
       }
     }
     g.series.push_back(std::move(cwnd));
-    if (any_ssthresh) g.series.push_back(std::move(ssthresh));
+    g.series.push_back(std::move(ssthresh));
     g.series.push_back(std::move(flight));
+    g.series.push_back(std::move(unacked));
     g.series.push_back(std::move(wnd));
     return trace::render_svg(g);
   }
@@ -1430,6 +1427,18 @@ double millis(Duration d) {
   return static_cast<double>(d.as_micros()) / 1000;
 }
 
+std::string_view recovery_name(tcp::RecoveryState r) {
+  switch (r) {
+    case tcp::RecoveryState::kOpen:
+      return "open";
+    case tcp::RecoveryState::kFast:
+      return "fast";
+    case tcp::RecoveryState::kTimeout:
+      return "timeout";
+  }
+  return "?";
+}
+
 // One end's samples as columns; null where the end had no connection (or no such value).
 void json_samples(JsonWriter& w, std::string_view name, const std::vector<Sample>& samples) {
   const auto column = [&](std::string_view key, auto get) {
@@ -1451,19 +1460,25 @@ void json_samples(JsonWriter& w, std::string_view name, const std::vector<Sample
   w.key(name);
   w.begin_object();
   column("cwnd", [&](const Sample& s) { return count(s.cwnd); });
+  column("ssthresh", [&](const Sample& s) { return count(s.ssthresh); });
   column("in_flight", [&](const Sample& s) { return count(s.in_flight); });
+  column("unacked", [&](const Sample& s) { return count(s.unacked); });
   column("snd_wnd", [&](const Sample& s) { return count(s.snd_wnd); });
   column("srtt_ms", [](const Sample& s) {
     return s.srtt > Duration{} ? std::optional<double>(millis(s.srtt)) : std::nullopt;
   });
   column("retransmits", [&](const Sample& s) { return count(s.retransmits); });
-  const auto any = [&](auto has) { return std::any_of(samples.begin(), samples.end(), has); };
-  if (any([](const Sample& s) { return s.ssthresh.has_value(); })) {
-    column("ssthresh", [&](const Sample& s) { return count(s.ssthresh); });
+  column("pacing_rate", [&](const Sample& s) { return count(s.pacing_rate); });
+  w.key("recovery");
+  w.begin_array();
+  for (const Sample& s : samples) {
+    if (s.present) {
+      w.value(recovery_name(s.recovery));
+    } else {
+      w.null();
+    }
   }
-  if (any([](const Sample& s) { return s.pacing_rate.has_value(); })) {
-    column("pacing_rate", [&](const Sample& s) { return count(s.pacing_rate); });
-  }
+  w.end_array();
   w.end_object();
 }
 

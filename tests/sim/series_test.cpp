@@ -82,7 +82,8 @@ TEST(SimSeries, SampledConnectionsOnAFixedGridWithoutChangingTheRun) {
     for (const Sample& x : s.client) {
       if (!x.present) continue;
       in_flight = std::max(in_flight, x.in_flight);
-      EXPECT_LE(x.in_flight, cfg.bytes + 2);
+      EXPECT_LE(x.in_flight, x.unacked);
+      EXPECT_LE(x.unacked, cfg.bytes + 2);
       EXPECT_GE(x.retransmits, last_retransmits);
       last_retransmits = x.retransmits;
       srtt = srtt || x.srtt > Duration{};
@@ -91,10 +92,17 @@ TEST(SimSeries, SampledConnectionsOnAFixedGridWithoutChangingTheRun) {
       }
     }
     EXPECT_GT(in_flight, 10'000u);
+    // Congestion control: the sender reports cwnd throughout, and a finite ssthresh once
+    // it has lost something (2 % loss on 90 segments).
+    EXPECT_TRUE(std::all_of(s.client.begin(), s.client.end(),
+                            [](const Sample& x) { return !x.present || x.cwnd.has_value(); }));
+    EXPECT_TRUE(std::any_of(s.client.begin(), s.client.end(),
+                            [](const Sample& x) { return x.ssthresh.has_value(); }));
     EXPECT_TRUE(srtt);
     EXPECT_LE(last_retransmits, r.client_counters.TcpRetransSegs);
     // The last sample is taken once the connection is quiet: nothing left in flight.
     EXPECT_EQ(s.client.back().in_flight, 0u);
+    EXPECT_EQ(s.client.back().unacked, 0u);
   }
 }
 
@@ -135,7 +143,8 @@ TEST(SimSeries, JsonColumnsOnePerFieldWithNullsWhereAbsent) {
   const size_t n = r.conns[0].series->times.size();
   // Every column holds n values: n - 1 commas inside each array.
   for (const char* column :
-       {"\"cwnd\":[", "\"in_flight\":[", "\"snd_wnd\":[", "\"srtt_ms\":[", "\"retransmits\":["}) {
+       {"\"cwnd\":[", "\"ssthresh\":[", "\"in_flight\":[", "\"unacked\":[", "\"snd_wnd\":[",
+        "\"srtt_ms\":[", "\"retransmits\":[", "\"pacing_rate\":[", "\"recovery\":["}) {
     for (const char* side : {"\"client\":{", "\"server\":{"}) {
       const size_t at = json.find(column, json.find(side, series));
       ASSERT_NE(at, std::string::npos) << side << column;
@@ -147,12 +156,12 @@ TEST(SimSeries, JsonColumnsOnePerFieldWithNullsWhereAbsent) {
   // The server's end does not exist in the first sample (before the SYN arrives).
   const size_t server = json.find("\"server\":{", series);
   EXPECT_EQ(json.compare(json.find("\"in_flight\":[", server), 18, "\"in_flight\":[null,"), 0);
-  // cwnd is null until the stack reports one; the client's in_flight starts with its SYN.
+  // The client's first sample: its SYN is unacknowledged, ssthresh still "infinite", no
+  // recovery.
   const size_t client = json.find("\"client\":{", series);
-  EXPECT_EQ(json.compare(json.find("\"in_flight\":[", client), 15, "\"in_flight\":[1,"), 0);
-  if (!r.conns[0].series->client[0].cwnd) {
-    EXPECT_EQ(json.compare(json.find("\"cwnd\":[", client), 12, "\"cwnd\":[null"), 0);
-  }
+  EXPECT_EQ(json.compare(json.find("\"unacked\":[", client), 13, "\"unacked\":[1,"), 0);
+  EXPECT_EQ(json.compare(json.find("\"ssthresh\":[", client), 16, "\"ssthresh\":[null"), 0);
+  EXPECT_EQ(json.compare(json.find("\"recovery\":[", client), 18, "\"recovery\":[\"open\""), 0);
   // No series asked: no series in the JSON.
   cfg.series_connections = 0;
   const std::string without = to_json(cfg, run(cfg));
@@ -183,7 +192,21 @@ TEST(SimPlot, TimeSequenceGraphOfTheSendersSegments) {
   EXPECT_EQ(count(svg, "class=\"window-line\""), 1u);
   EXPECT_NE(svg.find("client to server"), std::string::npos);
   EXPECT_NE(svg.find("loss 2%"), std::string::npos);
-  EXPECT_NE(svg.find("data-name=\"bytes in flight\""), std::string::npos);
+  for (const char* series : {"cwnd", "ssthresh", "in flight (pipe)", "sent, unacknowledged",
+                             "send window (peer&apos;s)"}) {
+    EXPECT_NE(svg.find(std::string("data-name=\"") + series + "\""), std::string::npos) << series;
+  }
+  // Loss recovery shaded: as many episodes as the samples saw begin.
+  const ConnSeries& s = *r.conns[0].series;
+  size_t episodes = 0;
+  for (size_t i = 0; i < s.client.size(); ++i) {
+    const auto state = [&](size_t k) {
+      return s.client[k].present ? s.client[k].recovery : tcp::RecoveryState::kOpen;
+    };
+    if (state(i) != tcp::RecoveryState::kOpen && (i == 0 || state(i - 1) != state(i))) ++episodes;
+  }
+  EXPECT_GT(episodes, 0u);
+  EXPECT_EQ(count(svg, "class=\"band\""), 2 * episodes);  // in both panels
   // The plotted connection is sampled even without series asked for.
   EXPECT_TRUE(r.conns[0].series.has_value());
 }

@@ -68,6 +68,7 @@
 #include "synack/expected.hpp"
 #include "synack/stack/counters.hpp"
 #include "synack/stack/stack.hpp"
+#include "synack/tcp/connection.hpp"
 #include "synack/tcp/four_tuple.hpp"
 #include "synack/tcp/state.hpp"
 #include "synack/time.hpp"
@@ -157,18 +158,21 @@ struct SimConfig {
 // A config simulate() would refuse, and why.
 std::optional<std::string> validate(const SimConfig& config);
 
-// One sample of one end of a connection (ConnectionStatus and what the wire showed).
+// One sample of one end of a connection: its ConnectionStatus, and what the wire showed.
 struct Sample {
-  bool present = false;          // the end had the connection (not yet accepted, or released: not)
-  std::optional<uint64_t> cwnd;  // when the sender has congestion control
-  // Bytes sent and not yet cumulatively acknowledged: the highest sequence number this end
-  // has sent (seen on the wire; SYN and FIN count one) minus SND.UNA. SACKed bytes count.
-  uint64_t in_flight = 0;
-  uint64_t snd_wnd = 0;                 // the peer's window, scaled
-  Duration srtt;                        // zero: no RTT measured yet
-  uint64_t retransmits = 0;             // segments retransmitted so far (ConnectionStats)
-  std::optional<uint64_t> ssthresh;     // when ConnectionStatus reports one (not infinite)
-  std::optional<uint64_t> pacing_rate;  // bytes/s, when ConnectionStatus reports one
+  bool present = false;  // the end had the connection (not yet accepted, or released: not)
+  std::optional<uint64_t> cwnd;
+  std::optional<uint64_t> ssthresh;  // none while "arbitrarily high" (RFC 5681 §3.1)
+  uint64_t in_flight = 0;            // the stack's RFC 6675 pipe (FlightSize without SACK)
+  // Bytes sent and not yet cumulatively acknowledged: one past the highest sequence number
+  // this end has sent (seen on the wire; SYN and FIN count one) minus SND.UNA. Unlike
+  // in_flight it counts SACKed and lost bytes.
+  uint64_t unacked = 0;
+  uint64_t snd_wnd = 0;      // the peer's window, scaled
+  Duration srtt;             // zero: no RTT measured yet
+  uint64_t retransmits = 0;  // segments retransmitted so far (ConnectionStats)
+  uint64_t pacing_rate = 0;  // bytes per second; 0: not pacing
+  tcp::RecoveryState recovery = tcp::RecoveryState::kOpen;
 };
 
 // Samples of both ends at the same instants.
@@ -230,9 +234,10 @@ expected<SimResult, std::string> simulate(const SimConfig& config);
 
 // One JSON object (one line, no trailing newline); the same run gives the same bytes.
 // A sampled connection has "series": {"t_ms": [...], "client": {...}, "server": {...}},
-// each end's columns "cwnd", "in_flight", "snd_wnd", "srtt_ms", "retransmits" (and
-// "ssthresh", "pacing_rate" when the stack reports them), with null where the end had no
-// connection (or no cwnd, no RTT yet); "sample_interval_ms" at the top.
+// each end's columns (Sample) "cwnd", "ssthresh", "in_flight", "unacked", "snd_wnd",
+// "srtt_ms", "retransmits", "pacing_rate" (bytes/s) and "recovery" ("open", "fast",
+// "timeout"), with null where the end had no connection (or no ssthresh, no RTT yet);
+// "sample_interval_ms" at the top.
 std::string to_json(const SimConfig& config, const SimResult& result);
 // A readable multi-line summary (ends with a newline).
 std::string summary(const SimConfig& config, const SimResult& result);
