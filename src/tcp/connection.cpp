@@ -1022,6 +1022,10 @@ TcpRepr Connection::make_segment(SeqNum seq, uint16_t flags) {
   seg.seq = seq;
   seg.flags = TcpFlags(flags).without(TcpFlags::kAck | TcpFlags::kUrg);
   if (flags & TcpFlags::kAck) seg.ack = rcv_nxt_;
+  // RFC 3168 §6.1.3: ECE on every ACK while a CE mark waits for the sender's CWR.
+  if (ecn_ok_ && ece_pending_ && (flags & TcpFlags::kAck) && !(flags & TcpFlags::kSyn)) {
+    seg.flags = seg.flags.with(TcpFlags::kEce);
+  }
   if (ts_ok_) {
     seg.options.timestamps = wire::TcpTimestamps{ts_now(last_now_), ts_recent_};
   }
@@ -1286,11 +1290,14 @@ std::optional<TcpRepr> Connection::transmit_lost(Instant now) {
   if (b >= window_end && !(b == data_end && fin_queued_)) return std::nullopt;
   if (e > window_end && window_end > b) e = std::min(e, std::max(window_end, b + 1));
   const uint64_t pipe = in_flight();
-  if (pipe > 0 && pipe + (e - b) > cc_.cwnd()) {
-    cwnd_limited_ = true;
-    return std::nullopt;
+  if (!fast_retransmit_pending_) {
+    if (pipe > 0 && pipe + (e - b) > cc_.cwnd()) {
+      cwnd_limited_ = true;
+      return std::nullopt;
+    }
+    if (!pacing_allows(e - b, now)) return std::nullopt;
   }
-  if (!pacing_allows(e - b, now)) return std::nullopt;
+  fast_retransmit_pending_ = false;
   if (recovery_ == RecoveryState::kFast) ++stats_.fast_retransmits;
   TcpRepr seg = emit_range(b, e, now, true);
   paced(e - b);
@@ -1368,31 +1375,34 @@ bool Connection::pacing_allows(uint64_t len, Instant now) {
     pace_wait_.reset();
     return true;
   }
-  // A token bucket of bytes filled at the pacing rate, holding at most two segments or
-  // 1 ms worth (Linux's pacing quantum), so that bursts stay that small.
-  const int64_t quantum = static_cast<int64_t>(
-      std::max<uint64_t>(uint64_t{2} * effective_mss(), std::min<uint64_t>(rate / 1000, 1u << 20)));
+  // A token bucket filled at the pacing rate, holding at most two segments or 1 ms worth
+  // (Linux's pacing quantum), so that bursts stay that small. Tokens are kept in millionths
+  // of a byte (bytes/s times microseconds), so no fraction is lost between polls.
+  __extension__ using i128 = __int128;
+  constexpr i128 kMicro = 1'000'000;
+  const i128 quantum =
+      static_cast<i128>(std::max<uint64_t>(uint64_t{2} * effective_mss(),
+                                           std::min<uint64_t>(rate / 1000, 1u << 20))) *
+      kMicro;
   if (!pace_refill_) {
     pace_tokens_ = quantum;
   } else if (now > *pace_refill_) {
-    __extension__ using u128 = unsigned __int128;
-    const u128 add =
-        static_cast<u128>(rate) * static_cast<u128>((now - *pace_refill_).as_micros()) / 1'000'000u;
-    pace_tokens_ = add >= static_cast<u128>(quantum)
-                       ? quantum
-                       : std::min<int64_t>(quantum, pace_tokens_ + static_cast<int64_t>(add));
+    const i128 add = static_cast<i128>(rate) * (now - *pace_refill_).as_micros();
+    pace_tokens_ = std::min(quantum, pace_tokens_ + add);
   }
   pace_refill_ = now;
-  if (pace_tokens_ >= static_cast<int64_t>(len)) return true;
-  const uint64_t missing = static_cast<uint64_t>(static_cast<int64_t>(len) - pace_tokens_);
-  const uint64_t wait_us = (missing * 1'000'000u + rate - 1) / rate;
-  pace_wait_ = now + Duration::micros(static_cast<int64_t>(std::max<uint64_t>(wait_us, 1)));
+  const i128 need = static_cast<i128>(len) * kMicro;
+  if (pace_tokens_ >= need) return true;
+  const i128 wait_us =
+      (need - pace_tokens_ + static_cast<i128>(rate) - 1) / static_cast<i128>(rate);
+  pace_wait_ = now + Duration::micros(static_cast<int64_t>(std::max<i128>(wait_us, 1)));
   return false;
 }
 
 void Connection::paced(uint64_t len) {
   if (!pace_refill_) return;  // not pacing
-  pace_tokens_ -= static_cast<int64_t>(len);
+  __extension__ using i128 = __int128;
+  pace_tokens_ -= static_cast<i128>(len) * 1'000'000;
   pace_wait_.reset();
 }
 
@@ -1477,6 +1487,9 @@ void Connection::enter_fast_recovery(Instant now) {
     cc_.on_congestion_event(now, sb_.high_data() - sb_.una());
   }
   tlp_deadline_.reset();
+  // RFC 5681 §3.2 step 4 (RFC 6675 §5 step (4.3)): the first lost segment is retransmitted
+  // at once, whatever pipe and the reduced cwnd say.
+  fast_retransmit_pending_ = true;
 }
 
 void Connection::exit_rack_episode() {
@@ -1536,9 +1549,8 @@ void Connection::detect_losses(Instant now, bool may_enter_recovery) {
 void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_changed,
                                Instant now) {
   const uint64_t una = send_offset(snd_una_);
-  // What was in flight before this ACK: the last ACK's view (the cumulative part of this
-  // one has not reached the scoreboard yet).
-  const uint64_t pipe_before = in_flight() + (una - std::min(una, sb_.una()));
+  // What was in flight before this ACK (the scoreboard has not seen it yet).
+  const uint64_t pipe_before = in_flight();
   std::array<SackRange, wire::kMaxSackBlocks> blocks{};
   size_t nblocks = 0;
   if (sack_ok_) {
@@ -1600,6 +1612,8 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
 
   // Recovery ends when the RecoveryPoint is acknowledged (RFC 6675 §5 step (C) note,
   // RFC 6582 §3.2 step 3, RFC 6675 §5.1 after a timeout).
+  const bool exits_fast_recovery =
+      advanced && recovery_ == RecoveryState::kFast && una >= recovery_point_;
   if (advanced && recovery_ != RecoveryState::kOpen && una >= recovery_point_) exit_recovery(now);
 
   // RFC 3168 §6.1.2: ECE makes the sender reduce its window once per window of data, and
@@ -1647,8 +1661,13 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
     }
   }
 
-  // Slow start or congestion avoidance: on ACKs outside fast recovery that delivered data.
-  if (delivered > 0 && recovery_ != RecoveryState::kFast && !ecn_recover_) {
+  // Slow start or congestion avoidance: on ACKs outside fast recovery that acknowledge new
+  // data cumulatively (RFC 5681 §3.1; duplicate ACKs never open the window), counting what
+  // they and their SACK blocks delivered.
+  // (Not on the ACK that ends fast recovery: RFC 6582 §3.2 step 3 and RFC 6675 leave cwnd
+  // at ssthresh then.)
+  if (advanced && delivered > 0 && recovery_ != RecoveryState::kFast && !ecn_recover_ &&
+      !exits_fast_recovery) {
     const uint64_t cwnd = cc_.cwnd();
     const bool cwnd_limited =
         cwnd_limited_ ||

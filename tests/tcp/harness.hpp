@@ -89,8 +89,9 @@ class Harness {
   Instant now = Instant::from_micros(1'000'000);
   std::vector<std::string> log;
 
-  // The peer sends `s` at now + after.
-  void send(const Seg& s, Duration after = {}) {
+  // The peer sends `s` at now + after; `ce`: its IP header arrives marked Congestion
+  // Experienced (RFC 3168).
+  void send(const Seg& s, Duration after = {}, bool ce = false) {
     now = now + after;
     wire::TcpRepr r;
     r.src_port = tuple.remote.port;
@@ -105,7 +106,7 @@ class Harness {
     log.push_back("t=" + std::to_string(now.as_micros()) + " peer -> " +
                   describe(s.seq, (s.ctl & ACK) ? std::optional(s.ack) : std::nullopt, s.ctl,
                            s.data.size(), s.wnd));
-    conn.on_segment(r, tuple.remote, now);
+    conn.on_segment(r, tuple.remote, now, ce);
     collect();
   }
 

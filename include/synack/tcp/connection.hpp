@@ -342,10 +342,11 @@ class Connection {
   Scoreboard sb_;
   CongestionControl cc_;
   RecoveryState recovery_ = RecoveryState::kOpen;
-  uint64_t recovery_point_ = 0;      // RFC 6675 RecoveryPoint / RFC 6582 "recover" (offset)
-  uint32_t dupacks_ = 0;             // RFC 5681 duplicate ACKs in a row (without SACK)
-  uint64_t reno_credit_ = 0;         // without SACK: bytes duplicate ACKs say have left
-  std::optional<Duration> ack_rtt_;  // the RTT sample the ACK being processed gave
+  uint64_t recovery_point_ = 0;           // RFC 6675 RecoveryPoint / RFC 6582 "recover" (offset)
+  bool fast_retransmit_pending_ = false;  // the episode's first retransmission is owed
+  uint32_t dupacks_ = 0;                  // RFC 5681 duplicate ACKs in a row (without SACK)
+  uint64_t reno_credit_ = 0;              // without SACK: bytes duplicate ACKs say have left
+  std::optional<Duration> ack_rtt_;       // the RTT sample the ACK being processed gave
   Duration min_rtt_;
   bool cwnd_limited_ = false;          // the last send attempt found cwnd full
   std::optional<Instant> idle_since_;  // when the flight last became empty
@@ -372,8 +373,8 @@ class Connection {
   uint32_t undo_retrans_ = 0;           // retransmissions of the episode not yet D-SACKed
   std::optional<uint32_t> undo_tsval_;  // TSval of the episode's first retransmission
   bool eifel_pending_ = false;          // the first ACK of a retransmission is still awaited
-  // Pacing: a token bucket of bytes.
-  int64_t pace_tokens_ = 0;
+  // Pacing: a token bucket, in millionths of a byte.
+  __extension__ __int128 pace_tokens_ = 0;
   std::optional<Instant> pace_refill_;
   std::optional<Instant> pace_wait_;  // data waits for the pacer until then
   // ECN (RFC 3168).
