@@ -16,6 +16,10 @@ struct Mix {
   const char* name;
   Impairments imp;
   size_t bytes;
+  // The sender's recovery without SACK (RFC 6582 NewReno) or without timestamps.
+  bool sack = true;
+  bool timestamps = true;
+  CongestionAlgorithm algorithm = CongestionAlgorithm::kCubic;
 };
 
 Config sim_config(size_t mtu) {
@@ -50,12 +54,34 @@ std::vector<Mix> mixes() {
         .reorder = 0.1,
         .corrupt = 0.02},
        60'000},
+      // Loss recovery under heavy loss and reordering (RFC 6675, RFC 8985), with and
+      // without SACK.
+      {"loss-10%-reorder",
+       {.latency = Duration::millis(10), .rate_bps = 20'000'000, .loss = 0.10, .reorder = 0.05},
+       100'000},
+      {"reorder-20%", {.latency = Duration::millis(10), .loss = 0.01, .reorder = 0.2}, 150'000},
+      {"newreno-no-sack-loss-3%",
+       {.latency = Duration::millis(10), .loss = 0.03, .reorder = 0.02},
+       100'000,
+       false,
+       false,
+       CongestionAlgorithm::kNewReno},
+      {"no-sack-loss-10%", {.latency = Duration::millis(5), .loss = 0.10}, 60'000, false, true},
   };
 }
 
 bool run_one(uint64_t seed, const Mix& mix, std::string& why) {
-  Simulation sim(seed, mix.imp, sim_config(mix.imp.mtu), mix.bytes, mix.bytes);
+  Config cfg = sim_config(mix.imp.mtu);
+  cfg.sack = mix.sack;
+  cfg.timestamps = mix.timestamps;
+  cfg.congestion.algorithm = mix.algorithm;
+  Simulation sim(seed, mix.imp, cfg, mix.bytes, mix.bytes);
   const Result r = sim.run();
+  if (!sim.client().conn.scoreboard().consistent() ||
+      !sim.server().conn.scoreboard().consistent()) {
+    why = std::string(mix.name) + " seed " + std::to_string(seed) + ": scoreboard inconsistent";
+    return false;
+  }
   const bool time_wait =
       std::count(sim.client().states.begin(), sim.client().states.end(), State::kTimeWait) +
           std::count(sim.server().states.begin(), sim.server().states.end(), State::kTimeWait) >
@@ -86,7 +112,7 @@ TEST(Simulation, SweepSeedsAcrossImpairments) {
       EXPECT_TRUE(run_one(seed, mix, why)) << why << "\n  reproduce: SYNACK_SIM_SEED=" << seed;
     }
   }
-  EXPECT_GE(runs, 200);
+  EXPECT_GE(runs, 360);
 }
 
 TEST(Simulation, SameSeedSameRun) {
