@@ -141,6 +141,7 @@ int run_get(const GetCommandOptions& options) {
   devices.push_back(std::move(opened->device));
   api::BlockingHost host(config, std::move(devices));
   if (opened->tap) host.with_host([&](api::Host& h) { h.loop().set_tap(&*opened->tap); });
+  std::unique_ptr<api::ControlServer> control = start_control(host, "get");
 
   const bool to_file = !options.output.empty();
   Progress progress(!options.no_progress && ::isatty(STDERR_FILENO) == 1 &&
@@ -211,6 +212,7 @@ int run_get(const GetCommandOptions& options) {
     fmt::print(stderr, "synack get: {}: {}\n", options.output, std::strerror(errno));
     code = 1;
   }
+  host.with_host([&](api::Host&) { control.reset(); });  // the loop watches its fd
   host.stop();
   if (opened->tap) (void)opened->tap->flush();
   std::fflush(stdout);

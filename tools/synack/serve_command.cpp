@@ -6,9 +6,7 @@
 // Single-threaded: one EventLoop turn at a time; the signals arrive through a signalfd the
 // loop watches (EventLoop::add_fd).
 #include <fmt/format.h>
-#include <signal.h>
 #include <sodium.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -25,6 +23,7 @@
 #include "commands.hpp"
 #include "device_options.hpp"
 #include "http.hpp"
+#include "signal_watch.hpp"
 #include "synack/api/socket.hpp"
 
 namespace synack::cli {
@@ -199,20 +198,11 @@ int run_serve(const ServeOptions& options) {
   if (options.syncookies == "off") config.stack.syncookies = stack::SynCookieMode::kOff;
 
   // Block the signals before anything else, so they queue for the signalfd.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  if (sigprocmask(SIG_BLOCK, &signals, nullptr) != 0) {
-    fmt::print(stderr, "synack serve: sigprocmask: {}\n", std::strerror(errno));
+  SignalWatch signals;
+  if (auto ec = signals.block()) {
+    fmt::print(stderr, "synack serve: signals: {}\n", ec.message());
     return 1;
   }
-  const int sfd = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (sfd < 0) {
-    fmt::print(stderr, "synack serve: signalfd: {}\n", std::strerror(errno));
-    return 1;
-  }
-  bool stop = false;
 
   auto opened = open_device(options.device);
   if (!opened) {
@@ -222,12 +212,9 @@ int run_serve(const ServeOptions& options) {
   config.addresses.push_back(opened->address);
   api::Host host(config);
   host.add_device(std::move(opened->device));
-  host.loop().add_fd(sfd, [sfd, &stop] {
-    signalfd_siginfo info{};
-    while (::read(sfd, &info, sizeof info) == static_cast<ssize_t>(sizeof info))
-      stop = true;
-  });
+  auto watching = signals.watch(host.loop());
   if (opened->tap) host.loop().set_tap(&*opened->tap);
+  auto control = start_control(host, "serve");
 
   const tcp::Endpoint local{opened->address, options.port};
   const std::string banner =
@@ -251,7 +238,7 @@ int run_serve(const ServeOptions& options) {
     fmt::print("synack serve: http {}, root {}\n", banner, (*server)->root());
     std::fflush(stdout);
     // Turns of at most a second, so that idle connections time out.
-    while (!stop) {
+    while (signals.count() == 0) {
       host.run_once(Duration::seconds(1));
       (*server)->reap();
       (*server)->tick(api::EventLoop::clock_now());
@@ -264,13 +251,11 @@ int run_serve(const ServeOptions& options) {
     }
     fmt::print("synack serve: {} {}\n", options.app, banner);
     std::fflush(stdout);
-    while (!stop) {
+    while (signals.count() == 0) {
       host.run_once(std::nullopt);
       server.reap();
     }
   }
-  host.loop().remove_fd(sfd);
-  ::close(sfd);
   fmt::print("synack serve: stopped\n");
   std::fflush(stdout);
   if (opened->tap) (void)opened->tap->flush();
