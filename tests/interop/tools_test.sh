@@ -239,5 +239,22 @@ else
   fail "tshark on connect's pcap ($packets packets): ${bad:-} out=$(cat "$WORK/connect.out") $(cat "$WORK/connect.err")"
 fi
 
+# synack sim's and synack demo's captures too: a lossy, reordering simulated link, and the
+# demo against the kernel.
+if timeout 60 "$SYNACK" sim --bytes 200K --loss 2% --reorder 5% --seed 7 --pcap "$WORK/sim.pcap" >/dev/null 2>"$WORK/sim.err" &&
+  timeout 60 "$SYNACK" demo --pcap "$WORK/demo.pcap" >/dev/null 2>"$WORK/demo.err"; then
+  for f in sim demo; do
+    packets=$(tshark -n -r "$WORK/$f.pcap" 2>/dev/null | wc -l)
+    bad=$(tshark_clean "$WORK/$f.pcap")
+    if [[ $packets -gt 10 && -z "$bad" ]]; then
+      pass "tshark: $f's pcap ($packets packets) has no malformed packet or bad checksum"
+    else
+      fail "tshark on $f's pcap ($packets packets): $bad"
+    fi
+  done
+else
+  fail "sim or demo failed: $(cat "$WORK/sim.err" "$WORK/demo.err")"
+fi
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 && $passed -gt 0 ]]
