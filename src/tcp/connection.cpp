@@ -1600,14 +1600,23 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
     eifel_pending_ = false;
     if (undo_tsval_ && tsecr != 0 && ts_before(tsecr, *undo_tsval_)) undo_recovery("timestamps");
   }
-  // RFC 8985 §7.4: the probe's episode ends with an ACK beyond it. If the probe was a
-  // retransmission that repaired a loss (no D-SACK for it), the window is reduced once.
+  // RFC 8985 §7.4.2 TLP_process_ack(): a probe of new data needs nothing more; a
+  // retransmitted probe was unnecessary if the peer D-SACKs it (handled above) or answers
+  // with a bare duplicate ACK; an ACK beyond it means it repaired a loss, and the window is
+  // reduced once for that loss. An ACK of exactly the probe's end waits for the D-SACK.
   if (tlp_out_ && una >= tlp_out_->end) {
-    if (tlp_out_->retransmission && !r.dsack && recovery_ == RecoveryState::kOpen) {
-      cc_.on_congestion_event(now, pipe_before);
-      cc_.on_recovery_exit(now);
+    if (!tlp_out_->retransmission) {
+      tlp_out_.reset();
+    } else if (una > tlp_out_->end) {
+      if (recovery_ == RecoveryState::kOpen) {
+        cc_.on_congestion_event(now, pipe_before);
+        cc_.on_recovery_exit(now);
+        ++stats_.tlp_recoveries;
+      }
+      tlp_out_.reset();
+    } else if (!advanced && seg.options.sack.empty() && seg.payload.empty()) {
+      tlp_out_.reset();
     }
-    tlp_out_.reset();
   }
 
   // Recovery ends when the RecoveryPoint is acknowledged (RFC 6675 §5 step (C) note,

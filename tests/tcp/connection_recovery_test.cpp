@@ -419,6 +419,62 @@ TEST(RecoveryTlp, ProbeSendsNewDataWhenThereIsSome_Rfc8985_7_3) {
   EXPECT_EQ(p.st().stats.retransmitted_segments, 0u);
 }
 
+// §7.4.2: the probe retransmitted a segment the peer already had (only its ACK was late):
+// the D-SACK for it shows nothing was lost, and the window is left alone.
+TEST(RecoveryTlp, UnnecessaryProbeIsDsackedAndCostsNothing_Rfc8985_7_4_2) {
+  Peer p;
+  p.establish();
+  p.write_and_expect(0, 3000, 3);
+  p.h.advance(Duration::millis(200));  // no ACK at all: PTO
+  EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{2000}));
+  p.ack(3000, {}, Duration::millis(10));  // the late ACK of everything
+  p.ack(3000, {{2000, 3000}});            // and the D-SACK of the probe
+  EXPECT_EQ(p.h.conn.congestion().congestion_events(), 0u);
+  EXPECT_FALSE(p.st().ssthresh.has_value());
+  EXPECT_EQ(p.st().stats.tlp_recoveries, 0u);
+}
+
+// §7.4.2: the probe repaired the last segment's loss (no D-SACK; the next ACK goes beyond
+// it): one congestion response, without fast recovery or a timeout.
+TEST(RecoveryTlp, ProbeThatRepairedALossReducesTheWindowOnce_Rfc8985_7_4_2) {
+  Peer p;
+  p.establish();
+  p.write_and_expect(0, 4000, 4);
+  p.ack(2000, {}, Duration::millis(100));  // 2 arrived (its ACK delayed), 3 lost
+  p.h.advance(Duration::millis(200));
+  EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{3000}));
+  p.ack(4000, {}, Duration::millis(100));  // exactly the probe's end: wait for a D-SACK
+  EXPECT_EQ(p.h.conn.congestion().congestion_events(), 0u);
+  p.write_and_expect(4000, 1000, 1);
+  p.ack(5000, {}, Duration::millis(100));
+  EXPECT_EQ(p.h.conn.congestion().congestion_events(), 1u);
+  EXPECT_EQ(p.st().stats.tlp_recoveries, 1u);
+  EXPECT_EQ(p.st().stats.fast_recoveries, 0u);
+  EXPECT_EQ(p.st().stats.timeouts, 0u);
+}
+
+// RFC 8985 §6.2 step 4: a D-SACK widens the reordering window (reo_wnd_mult += 1): after a
+// spurious retransmission caused by 25 ms of reordering, 40 ms of reordering is tolerated.
+TEST(RecoveryRack, DsackWidensTheReorderingWindow_Rfc8985_6_2) {
+  Peer p;
+  p.establish();
+  p.write_and_expect(0, 2000, 2);
+  p.ack(0, {{1000, 2000}}, Duration::millis(100));
+  p.h.advance(Duration::millis(25));
+  EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{0}));  // spurious, as it turns out
+  p.ack(2000, {}, Duration::millis(5));
+  p.ack(2000, {{0, 1000}});  // D-SACK
+  EXPECT_EQ(p.st().stats.dsacks_received, 1u);
+  p.write_and_expect(2000, 2000, 2);
+  p.ack(2000, {{3000, 4000}}, Duration::millis(100));
+  p.h.advance(Duration::millis(40));  // within 2 * min_RTT / 4 = 50 ms
+  EXPECT_EQ(p.sent_offsets(), std::vector<uint32_t>{});
+  p.ack(4000);
+  p.h.advance(Duration::seconds(1));
+  EXPECT_EQ(p.sent_offsets(), std::vector<uint32_t>{});
+  EXPECT_EQ(p.st().stats.retransmitted_segments, 1u);
+}
+
 // --- Undo (RFC 3522, RFC 4015, RFC 2883) ---------------------------------------------------
 
 constexpr uint32_t kTsPayload = 988;  // 1000 less the timestamps option (RFC 7323)

@@ -55,6 +55,7 @@ struct ConnectionStats {
   uint64_t fast_retransmits = 0;     // segments retransmitted in fast recovery
   uint64_t rack_losses = 0;          // segments RACK marked lost (RFC 8985 §6)
   uint64_t tlp_probes = 0;           // tail loss probes sent (RFC 8985 §7)
+  uint64_t tlp_recoveries = 0;       // losses a probe repaired (RFC 8985 §7.4.2)
   uint64_t dsacks_received = 0;      // D-SACK blocks received (RFC 2883)
   uint64_t spurious_recoveries = 0;  // episodes undone (RFC 3522, RFC 4015, D-SACK)
   uint64_t ecn_ce_received = 0;      // CE-marked segments received (RFC 3168)
