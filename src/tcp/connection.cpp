@@ -1507,6 +1507,7 @@ void Connection::exit_recovery(Instant now) {
   recovery_ = RecoveryState::kOpen;
   reno_credit_ = 0;
   dupacks_ = 0;
+  fast_retransmit_pending_ = false;
 }
 
 void Connection::undo_recovery(std::string_view why) {
@@ -1850,6 +1851,7 @@ void Connection::on_retransmit_timeout(Instant now) {
     if (recovery_ == RecoveryState::kFast) exit_rack_episode();
     recovery_ = RecoveryState::kTimeout;
     recovery_point_ = sb_.high_data();
+    fast_retransmit_pending_ = false;
     reno_credit_ = 0;
     dupacks_ = 0;
     tlp_out_.reset();
