@@ -456,7 +456,7 @@ std::string format_bytes(uint64_t n) {
 }
 
 // "1 connection, 64K bytes each way, mtu 1500, delay 10 ms, rate unlimited, loss 0%, ...".
-std::string describe_config(const SimConfig& config) {
+std::string config_line(const SimConfig& config) {
   return fmt::format(
       "{} connection{}, {} bytes {}, mtu {}, delay {} ms, rate {}, loss {}, dup {}, reorder {}, "
       "corrupt {}, seed {}",
@@ -1022,7 +1022,7 @@ class Simulator {
                           (c2s ? c.tuple.local : c.tuple.remote).to_string(), "->",
                           (c2s ? c.tuple.remote : c.tuple.local).to_string(),
                           c2s ? "client to server" : "server to client");
-    g.subtitle = describe_config(cfg_);
+    g.subtitle = config_line(cfg_);
     g.segments = plot_->take();
     trace::PlotSeries cwnd{.name = "cwnd", .color = "#ff7f0e"};
     trace::PlotSeries ssthresh{.name = "ssthresh", .color = "#8c564b", .dashed = true};
@@ -1610,12 +1610,16 @@ std::string to_json(const SimConfig& config, const SimResult& r) {
   return w.take();
 }
 
+std::string describe_config(const SimConfig& config) {
+  return config_line(config);
+}
+
 std::string summary(const SimConfig& config, const SimResult& r) {
   std::string s;
   const auto line = [&s](std::string_view label, const std::string& text) {
     s += fmt::format("  {:<12}{}\n", label, text);
   };
-  s += fmt::format("synack sim: {}\n", describe_config(config));
+  s += fmt::format("synack sim: {}\n", config_line(config));
   if (config.open != OpenMode::kNormal || config.close != CloseMode::kClient || config.half_close ||
       config.flood_syn_per_s > 0) {
     s += fmt::format("  open {}, close {}{}, backlog {}, syncookies {}{}\n", to_string(config.open),

@@ -1,10 +1,13 @@
 // synack sim: two hosts, N connections, a lossy link, one seed — in virtual time.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "commands.hpp"
 #include "synack/sim/simulator.hpp"
@@ -41,7 +44,22 @@ struct SimOptions {
   uint32_t series_conns = 16;
   std::string plot;
   uint32_t plot_conn = 0;
+  std::string sweep;  // loss probabilities, comma-separated
+  uint64_t seeds = 1;
 };
+
+// "0.1%,1%,3%" as probabilities.
+expected<std::vector<double>, std::string> parse_loss_list(std::string_view text) {
+  std::vector<double> out;
+  while (true) {
+    const size_t comma = text.find(',');
+    auto p = sim::parse_probability(text.substr(0, comma));
+    if (!p) return unexpected(p.error());
+    out.push_back(*p);
+    if (comma == std::string_view::npos) return out;
+    text.remove_prefix(comma + 1);
+  }
+}
 
 // A CLI11 check from one of the simulator's parsers: the parser's message on failure.
 template <class Parse>
@@ -113,12 +131,108 @@ expected<sim::SimConfig, std::string> make_config(const SimOptions& o) {
   return c;
 }
 
+// --sweep: the configured run at each loss rate, over --seeds seeds; a line of goodput per
+// rate (or a JSON object per rate with --json).
+int run_sweep(const SimOptions& options, sim::SimConfig config) {
+  auto losses = parse_loss_list(options.sweep);
+  if (!losses) {
+    fmt::print(stderr, "synack sim: --sweep: {}\n", losses.error());
+    return 2;
+  }
+  if (options.trace || !options.pcap.empty() || !options.mermaid.empty() || !options.plot.empty()) {
+    fmt::print(stderr,
+               "synack sim: --sweep runs many simulations: no --trace, --pcap, --mermaid "
+               "or --plot\n");
+    return 2;
+  }
+  config.series_connections = 0;
+  for (const double loss : *losses) {
+    sim::SimConfig c = config;
+    c.loss = loss;
+    if (auto why = sim::validate(c)) {
+      fmt::print(stderr, "synack sim: --sweep: {}\n", *why);
+      return 2;
+    }
+  }
+  const double link_mbit = static_cast<double>(config.rate_bps) / 1e6;
+  if (!options.json) {
+    sim::SimConfig shown = config;
+    shown.loss = 0;
+    std::string line = sim::describe_config(shown);
+    if (const size_t at = line.find("loss 0%"); at != std::string::npos) {
+      line.replace(at, 7, "loss swept");
+    }
+    fmt::print("synack sim --sweep: {}; {} seed{} per loss rate ({}..{})\n", line, options.seeds,
+               options.seeds == 1 ? "" : "s", options.seed, options.seed + options.seeds - 1);
+    fmt::print("  {:>8} {:>10} {:>10} {:>10} {:>8} {:>10} {:>8} {:>8}  {}\n", "loss", "goodput",
+               "min", "max", "of link", "seconds", "rexmit", "RTOs", "result");
+  }
+  bool all_ok = true;
+  for (const double loss : *losses) {
+    std::vector<double> goodput;
+    double seconds = 0;
+    double retransmits = 0;
+    double timeouts = 0;
+    uint64_t ok = 0;
+    std::string failure;
+    for (uint64_t i = 0; i < options.seeds; ++i) {
+      sim::SimConfig c = config;
+      c.loss = loss;
+      c.seed = options.seed + i;
+      auto r = sim::simulate(c);
+      if (!r) {
+        fmt::print(stderr, "synack sim: {}\n", r.error());
+        return 1;
+      }
+      goodput.push_back(r->goodput_mbit);
+      seconds += r->virtual_seconds;
+      retransmits += static_cast<double>(r->retransmits);
+      timeouts += static_cast<double>(r->counters.TcpExtTCPTimeouts);
+      if (r->ok) {
+        ++ok;
+      } else if (failure.empty()) {
+        failure = fmt::format("seed {}: {}", c.seed, r->failure);
+      }
+    }
+    all_ok = all_ok && ok == options.seeds;
+    const auto n = static_cast<double>(options.seeds);
+    double mean = 0;
+    for (double g : goodput)
+      mean += g;
+    mean /= n;
+    const double lo = *std::min_element(goodput.begin(), goodput.end());
+    const double hi = *std::max_element(goodput.begin(), goodput.end());
+    if (options.json) {
+      fmt::print(
+          "{{\"loss\":{},\"seeds\":{},\"ok\":{},\"goodput_mbit\":{:.6f},\"goodput_min_mbit\":"
+          "{:.6f},\"goodput_max_mbit\":{:.6f},\"link_mbit\":{},\"virtual_seconds\":{:.6f},"
+          "\"retransmits\":{:.2f},\"timeouts\":{:.2f}}}\n",
+          loss, options.seeds, ok == options.seeds ? "true" : "false", mean, lo, hi, link_mbit,
+          seconds / n, retransmits / n, timeouts / n);
+    } else {
+      fmt::print("  {:>7}% {:>10.3f} {:>10.3f} {:>10.3f} {:>8} {:>10.3f} {:>8.1f} {:>8.1f}  {}\n",
+                 loss * 100, mean, lo, hi,
+                 link_mbit > 0 ? fmt::format("{:.1f}%", 100 * mean / link_mbit) : "-", seconds / n,
+                 retransmits / n, timeouts / n,
+                 ok == options.seeds ? std::string("OK")
+                                     : fmt::format("{} of {} FAILED ({})", options.seeds - ok,
+                                                   options.seeds, failure));
+    }
+  }
+  if (!options.json) {
+    fmt::print("  (goodput in Mbit/s, mean over the seeds; seconds, rexmit and RTOs per run)\n");
+  }
+  if (std::fflush(stdout) != 0) return 1;
+  return all_ok ? 0 : 1;
+}
+
 int run_sim(const SimOptions& options) {
   auto config = make_config(options);
   if (!config) {
     fmt::print(stderr, "synack sim: {}\n", config.error());
     return 2;
   }
+  if (!options.sweep.empty()) return run_sweep(options, *config);
   // With --json, stdout carries only the JSON object; a trace then goes to stderr.
   std::FILE* trace_out = options.json ? stderr : stdout;
   if (options.trace) {
@@ -205,6 +319,13 @@ void register_sim_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--plot-conn", o->plot_conn,
                   "The connection --plot draws, from 0 (default 0); its client-to-server "
                   "stream, or server-to-client with --direction s2c");
+  cmd->add_option("--sweep", o->sweep,
+                  "Run once per loss rate in this list (e.g. 0.1%,1%,3%,10%; --loss is ignored) "
+                  "and print goodput per rate")
+      ->check(checked_by(parse_loss_list, "P,P,..."));
+  cmd->add_option("--seeds", o->seeds,
+                  "With --sweep: seeds --seed .. --seed + N - 1 per rate (default 1)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000}));
   cmd->callback([o, &exit_code] { exit_code = run_sim(*o); });
 }
 

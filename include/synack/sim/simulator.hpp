@@ -239,6 +239,9 @@ expected<SimResult, std::string> simulate(const SimConfig& config);
 // "timeout"), with null where the end had no connection (or no ssthresh, no RTT yet);
 // "sample_interval_ms" at the top.
 std::string to_json(const SimConfig& config, const SimResult& result);
+// The run's parameters on one line: "1 connection, 64K bytes each way, mtu 1500, delay 10 ms,
+// rate unlimited, loss 0%, dup 0%, reorder 0%, corrupt 0%, seed 1".
+std::string describe_config(const SimConfig& config);
 // A readable multi-line summary (ends with a newline).
 std::string summary(const SimConfig& config, const SimResult& result);
 
