@@ -179,6 +179,7 @@ uint64_t Scoreboard::mark_lost_dupthresh(uint32_t smss) {
   // (DupThresh - 1) * SMSS bytes with sequence numbers greater than 'SeqNum' have been
   // SACKed."
   uint64_t newly = 0;
+  if (sacked_ == 0) return 0;
   uint64_t sacked_above = 0;
   uint32_t sacked_segments_above = 0;
   for (size_t i = segs_.size(); i-- > 0;) {
@@ -261,6 +262,7 @@ void Scoreboard::clear_lost() {
 }
 
 const SentSegment* Scoreboard::next_lost() const {
+  if (lost_ == 0) return nullptr;  // the common case, without a walk
   for (const SentSegment& s : segs_) {
     if (s.lost && !s.retrans_in_flight) return &s;
   }
