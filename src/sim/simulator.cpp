@@ -1018,8 +1018,8 @@ class Simulator {
     const Conn& c = conns_[cfg_.plot_connection];
     trace::TimeSequenceGraph g;
     const bool c2s = plot_sender_ == Side::kClient;
-    g.title = fmt::format("synack sim: connection {}, {} {} {} ({})", c.index,
-                          (c2s ? c.tuple.local : c.tuple.remote).to_string(), "->",
+    g.title = fmt::format("synack sim: connection {}, {} -> {} ({})", c.index,
+                          (c2s ? c.tuple.local : c.tuple.remote).to_string(),
                           (c2s ? c.tuple.remote : c.tuple.local).to_string(),
                           c2s ? "client to server" : "server to client");
     g.subtitle = config_line(cfg_);
