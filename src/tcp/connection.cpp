@@ -1316,6 +1316,8 @@ TcpRepr Connection::emit_range(uint64_t begin, uint64_t end, Instant now, bool r
   if (ecn_ok_ && cwr_pending_ && !retransmission && len > 0) {
     flags |= TcpFlags::kCwr;
     cwr_pending_ = false;
+    // ECEs the peer sends before it sees this CWR belong to the same congestion event.
+    if (ecn_recover_) ecn_recover_ = std::max(*ecn_recover_, end);
   }
   seg.flags = TcpFlags(flags).without(TcpFlags::kAck);
   if (len > 0) {

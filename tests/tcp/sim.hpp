@@ -29,10 +29,12 @@ class Link {
  public:
   Link(const Impairments& imp, uint64_t stream) : queue_(imp, stream) {}
 
-  void send(const wire::TcpRepr& seg, const FourTuple& tuple, Instant now) {
+  // `ect`: the sender marks the packet ECN-capable, ECT(0) (RFC 3168 §5).
+  void send(const wire::TcpRepr& seg, const FourTuple& tuple, Instant now, bool ect = false) {
     const wire::Ipv4Repr ip{.src = tuple.local.addr,
                             .dst = tuple.remote.addr,
                             .protocol = wire::ip_protocol::kTcp,
+                            .tos = static_cast<uint8_t>(ect ? 0x02 : 0x00),
                             .payload_len = static_cast<uint16_t>(seg.size())};
     std::vector<std::byte> packet(ip.total_len());
     ip.emit(packet);
@@ -125,6 +127,10 @@ class Simulation {
                                now_);
   }
 
+  // A router that marks ECN-capable packets Congestion Experienced with probability `p`
+  // (RFC 3168 §5) instead of dropping them.
+  void set_ce_marking(double p) { ce_mark_ = p; }
+
   static Impairments with_seed(Impairments imp, uint64_t seed) {
     imp.seed = seed;
     return imp;
@@ -184,7 +190,7 @@ class Simulation {
  private:
   void flush(Host& from, Link& link) {
     while (auto seg = from.conn.poll_transmit(now_))
-      link.send(*seg, from.tuple, now_);
+      link.send(*seg, from.tuple, now_, from.conn.last_segment_ect());
   }
 
   void deliver(Link& link, Host& to) {
@@ -196,7 +202,10 @@ class Simulation {
         ++to.checksum_drops;  // corrupted on the way: dropped like any receiver would
         continue;
       }
-      to.conn.on_segment(wire::TcpRepr::parse(*view), to.tuple.remote, now_);
+      // RFC 3168 §5: the ECN field, ECT(0) or ECT(1) possibly turned into CE on the way.
+      const uint8_t ecn = ip->ecn();
+      const bool ce = ecn == 0x03 || (ecn != 0 && ce_mark_ > 0 && ce_rng_.chance(ce_mark_));
+      to.conn.on_segment(wire::TcpRepr::parse(*view), to.tuple.remote, now_, ce);
       to.run_app(now_);
       flush(to, &to == &client_ ? c2s_ : s2c_);
     }
@@ -223,6 +232,8 @@ class Simulation {
   Host client_;
   Host server_;
   Instant now_ = Instant::from_micros(0);
+  double ce_mark_ = 0;
+  Rng ce_rng_{0x5eed};
 };
 
 }  // namespace synack::tcp::sim

@@ -20,6 +20,8 @@ struct Mix {
   bool sack = true;
   bool timestamps = true;
   CongestionAlgorithm algorithm = CongestionAlgorithm::kCubic;
+  bool ecn = false;
+  double ce_mark = 0;  // probability an ECN-capable packet arrives CE-marked
 };
 
 Config sim_config(size_t mtu) {
@@ -66,6 +68,14 @@ std::vector<Mix> mixes() {
        false,
        false,
        CongestionAlgorithm::kNewReno},
+      {"ecn-ce-5%-loss-1%",
+       {.latency = Duration::millis(10), .rate_bps = 20'000'000, .loss = 0.01, .reorder = 0.02},
+       150'000,
+       true,
+       true,
+       CongestionAlgorithm::kCubic,
+       true,
+       0.05},
       {"no-sack-loss-10%", {.latency = Duration::millis(5), .loss = 0.10}, 60'000, false, true},
   };
 }
@@ -75,7 +85,9 @@ bool run_one(uint64_t seed, const Mix& mix, std::string& why) {
   cfg.sack = mix.sack;
   cfg.timestamps = mix.timestamps;
   cfg.congestion.algorithm = mix.algorithm;
+  cfg.ecn = mix.ecn;
   Simulation sim(seed, mix.imp, cfg, mix.bytes, mix.bytes);
+  sim.set_ce_marking(mix.ce_mark);
   const Result r = sim.run();
   if (!sim.client().conn.scoreboard().consistent() ||
       !sim.server().conn.scoreboard().consistent()) {
@@ -112,7 +124,7 @@ TEST(Simulation, SweepSeedsAcrossImpairments) {
       EXPECT_TRUE(run_one(seed, mix, why)) << why << "\n  reproduce: SYNACK_SIM_SEED=" << seed;
     }
   }
-  EXPECT_GE(runs, 360);
+  EXPECT_GE(runs, 390);
 }
 
 TEST(Simulation, SameSeedSameRun) {
@@ -135,6 +147,25 @@ TEST(Simulation, CorruptedPacketsAreDroppedByChecksum) {
   EXPECT_GT(sim.c2s().counters().corrupted + sim.s2c().counters().corrupted, 0u);
   EXPECT_EQ(sim.client().checksum_drops + sim.server().checksum_drops,
             sim.c2s().counters().corrupted + sim.s2c().counters().corrupted);
+}
+
+// ECN end to end (RFC 3168): CE marks instead of drops make the sender reduce its window
+// (once per window of data) without retransmitting anything.
+TEST(Simulation, EcnMarksReduceTheWindowWithoutRetransmissions) {
+  Config c = sim_config(1500);
+  c.ecn = true;
+  const Impairments imp{.latency = Duration::millis(10), .rate_bps = 20'000'000};
+  Simulation sim(3, imp, c, 500'000, 0);
+  sim.set_ce_marking(0.02);
+  const Result r = sim.run();
+  ASSERT_TRUE(r.client_ok && r.server_ok) << r.failure;
+  const auto client = sim.client().conn.status();
+  const auto server = sim.server().conn.status();
+  EXPECT_TRUE(client.ecn);
+  EXPECT_GT(server.stats.ecn_ce_received, 0u);
+  EXPECT_GT(client.stats.ecn_reductions, 0u);
+  EXPECT_EQ(client.stats.retransmitted_segments, 0u);
+  EXPECT_EQ(client.stats.fast_recoveries, 0u);
 }
 
 // Loss recovery, measured: a 1 MB bulk transfer over a 20 ms, 20 Mbit/s path at 1 % and
