@@ -1750,8 +1750,10 @@ std::optional<TcpRepr> Connection::transmit_tlp(Instant now) {
       tlp_pending_ = false;
       return std::nullopt;
     }
-    const uint64_t room = payload_room();
-    const uint64_t begin = last->end - std::min<uint64_t>(last->len(), room + 1);
+    // At most a full segment's payload (the FIN, if the last record holds it, comes on top).
+    const uint64_t payload_end = std::min(last->end, sndbuf_.end_offset());
+    const uint64_t begin =
+        std::max(last->begin, payload_end - std::min<uint64_t>(payload_end, payload_room()));
     seg = emit_range(begin, last->end, now, true);
     retransmission = true;
   }
