@@ -328,6 +328,24 @@ TEST(RecoverySack, TimeoutResendsOnlyWhatIsNotSacked_Rfc6675_5_1) {
   EXPECT_EQ(std::count(sent.begin(), sent.end(), 2000u), 0) << p.h.steps();
 }
 
+// RFC 2018 §8: a receiver may renege on what it SACKed. When the timer expires a second
+// time in a row, the SACKs are forgotten and the SACKed data is sent again too.
+TEST(RecoverySack, SacksAreForgottenAfterASecondTimeout_Rfc2018_8) {
+  Peer p({.tlp = false, .rack = false});
+  p.establish();
+  p.write_and_expect(0, 4000, 4);
+  p.ack(0, {{2000, 3000}}, Duration::millis(100));
+  p.h.advance(p.h.conn.rtt().rto());
+  EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{0}));  // RTO 1: SACKed data kept
+  p.h.advance(p.h.conn.rtt().rto());
+  EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{0}));  // RTO 2: the SACKs go
+  EXPECT_EQ(p.st().stats.timeouts, 2u);
+  p.ack(1000, {}, Duration::millis(100));
+  p.ack(2000, {}, Duration::millis(100));
+  std::vector<uint32_t> sent = p.sent_offsets();
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), 2000u), 1) << p.h.steps();
+}
+
 // --- RACK (RFC 8985 §6) ----------------------------------------------------------------------
 
 // Reordering shorter than the reordering window (min_RTT / 4 = 25 ms here) is not loss:
