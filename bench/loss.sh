@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/loss: goodput of a synack sender and of a Linux kernel sender (CUBIC) over the same
+# path through a TUN interface, each to a receiver of the other kind. The path is synack's
+# impairment layer on its TUN device (both directions): 10 ms each way (20 ms RTT),
+# 100 Mbit/s, and random loss 0, 0.1 %, 1 % and 3 %.
+#
+#   synack sender:  synack perf client --bytes ... -> socat (kernel) writing to a file
+#   kernel sender:  socat (kernel, reading /dev/zero) -> synack perf server --once
+#
+# Each run lasts SECONDS (default 10); goodput is what the receiver got divided by the
+# time the receiver measured. Prints a table with the ratio synack/kernel per row, and
+# writes it as JSON to OUT (default bench-loss.json). Needs root (a private network
+# namespace of its own: `unshare -n`). Usage: bench/loss.sh PATH/TO/synack [SECONDS] [OUT]
+set -u
+
+SYNACK=${1:-}
+SECONDS_PER_RUN=${2:-10}
+OUT=${3:-bench-loss.json}
+if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
+  echo "usage: $0 PATH/TO/synack [SECONDS] [OUT]" >&2
+  exit 2
+fi
+SYNACK=$(readlink -f "$SYNACK")
+OUT=$(readlink -f "$OUT")
+
+if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "bench/loss: needs root (a network namespace and a TUN device)" >&2
+    exit 1
+  fi
+  SYNACK_IN_NETNS=1 exec unshare -n -- "$0" "$@"
+fi
+
+ip link set lo up
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+
+PATH_SPEC="delay=10ms,rate=100mbit"
+PORT=5001
+rows=()
+
+wait_for() {  # polls every 50 ms, at most ~5 s
+  local i
+  for ((i = 0; i < 100; i++)); do
+    "$@" && return 0
+    sleep 0.05
+  done
+  return 1
+}
+has_addr() { ip -4 addr show dev "$1" 2>/dev/null | grep -q "inet $2/"; }
+listening() { grep -q ":$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp; }
+
+# synack sends for SECONDS_PER_RUN to a kernel sink; prints Mbit/s as the sink saw it.
+synack_sender() {  # LOSS NET
+  local loss=$1 net=$2
+  rm -f "$WORK/sink"
+  # The kernel's sink binds to its side of the TUN: make the device first; perf attaches.
+  ip tuntap add dev bl0 mode tun && ip addr add "$net.1/24" dev bl0 && ip link set bl0 up
+  timeout $((SECONDS_PER_RUN + 30)) socat -u TCP-LISTEN:$PORT,reuseaddr,bind=$net.1 \
+    CREATE:"$WORK/sink" 2>/dev/null &
+  local sink=$!
+  timeout $((SECONDS_PER_RUN + 30)) "$SYNACK" perf client --tun bl0 --addr "$net.2/24" \
+    --impair "$PATH_SPEC,loss=$loss,seed=1" --time "$SECONDS_PER_RUN" --json \
+    "$net.1" $PORT >"$WORK/client.json" 2>"$WORK/client.err" &
+  local client=$!
+  wait "$client"
+  wait "$sink" 2>/dev/null
+  ip link del bl0 2>/dev/null
+  /usr/bin/python3 - "$WORK/client.json" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+print(f"{r['bits_per_second'] / 1e6:.2f} {r['retransmits']}")
+PY
+}
+
+# The kernel sends for SECONDS_PER_RUN to synack perf server; prints Mbit/s as synack saw it.
+kernel_sender() {  # LOSS NET
+  local loss=$1 net=$2
+  "$SYNACK" perf server --tun bl1 --addr "$net.2/24" --impair "$PATH_SPEC,loss=$loss,seed=2" \
+    --port $PORT --once --json >"$WORK/server.json" 2>"$WORK/server.err" &
+  local server=$!
+  wait_for has_addr bl1 "$net.1"
+  sleep 0.2  # the server's listener (synack's, not visible in /proc/net/tcp)
+  timeout "$SECONDS_PER_RUN" socat -u OPEN:/dev/zero TCP:"$net.2:$PORT",bind="$net.1" 2>/dev/null
+  # The kernel's retransmissions, from its own counters in this namespace.
+  local retrans
+  retrans=$(awk '/^Tcp:/ { if (h) { print $13 } else { h = 1 } }' /proc/net/snmp)
+  wait "$server"
+  /usr/bin/python3 - "$WORK/server.json" "$retrans" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+print(f"{r['bits_per_second'] / 1e6:.2f} {sys.argv[2]}")
+PY
+}
+
+printf '%-34s %12s %12s %8s %14s\n' "path (20 ms RTT, 100 Mbit/s)" "synack Mbit/s" "kernel Mbit/s" "ratio" "retrans s/k"
+i=0
+for loss in 0% 0.1% 1% 3%; do
+  i=$((i + 1))
+  read -r s_mbps s_retr < <(synack_sender "$loss" "10.9$i.0")
+  read -r k_mbps k_retr < <(kernel_sender "$loss" "10.8$i.0")
+  ratio=$(/usr/bin/python3 -c "import sys; s, k = float(sys.argv[1]), float(sys.argv[2]); print(f'{s / k:.2f}' if k > 0 else 'n/a')" "${s_mbps:-0}" "${k_mbps:-0}")
+  printf '%-34s %12s %12s %8s %14s\n' "loss $loss" "${s_mbps:-?}" "${k_mbps:-?}" "$ratio" "${s_retr:-?}/${k_retr:-?}"
+  rows+=("{\"name\": \"goodput loss $loss\", \"synack\": ${s_mbps:-0}, \"comparator\": ${k_mbps:-0}, \"unit\": \"Mbit/s\", \"ratio\": $ratio}")
+done
+{
+  echo "{\"machine\": \"$(nproc) cpus, $(uname -r)\", \"path\": \"$PATH_SPEC\", \"seconds\": $SECONDS_PER_RUN, \"rows\": ["
+  (IFS=,; echo "${rows[*]}")
+  echo "]}"
+} >"$OUT"
+echo "bench/loss: written $OUT"
