@@ -270,6 +270,7 @@ const SentSegment* Scoreboard::next_lost() const {
 }
 
 size_t Scoreboard::holes() const {
+  if (sacked_ == 0) return 0;
   size_t n = 0;
   bool in_hole = false;
   for (const SentSegment& s : segs_) {
@@ -281,6 +282,7 @@ size_t Scoreboard::holes() const {
 }
 
 size_t Scoreboard::lost_segments() const {
+  if (lost_ == 0) return 0;
   size_t n = 0;
   for (const SentSegment& s : segs_) {
     if (s.lost) ++n;
