@@ -2,7 +2,8 @@
 # bench/loss: goodput of a synack sender and of a Linux kernel sender (CUBIC) over the same
 # path through a TUN interface, each to a receiver of the other kind. The path is synack's
 # impairment layer on its TUN device (both directions): 10 ms each way (20 ms RTT),
-# 100 Mbit/s, and random loss 0, 0.1 %, 1 % and 3 %.
+# 100 Mbit/s with a 256 KiB drop-tail buffer (about one bandwidth-delay product), and
+# random loss 0, 0.1 %, 1 % and 3 %.
 #
 #   synack sender:  synack perf client --bytes ... -> socat (kernel) writing to a file
 #   kernel sender:  socat (kernel, reading /dev/zero) -> synack perf server --once
@@ -35,7 +36,7 @@ ip link set lo up
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 
-PATH_SPEC="delay=10ms,rate=100mbit"
+PATH_SPEC="delay=10ms,rate=100mbit,queue=256K"
 PORT=5001
 rows=()
 

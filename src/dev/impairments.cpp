@@ -155,24 +155,65 @@ expected<size_t, std::string> parse_mtu(std::string_view value) {
   return static_cast<size_t>(*mtu);
 }
 
+// A byte count: bare, or with K, M or G (powers of 1024), as "64K".
+expected<size_t, std::string> parse_queue(std::string_view value) {
+  uint64_t scale = 1;
+  if (!value.empty()) {
+    switch (value.back()) {
+      case 'K':
+      case 'k':
+        scale = uint64_t{1} << 10;
+        break;
+      case 'M':
+      case 'm':
+        scale = uint64_t{1} << 20;
+        break;
+      case 'G':
+      case 'g':
+        scale = uint64_t{1} << 30;
+        break;
+      default:
+        break;
+    }
+    if (scale != 1) value.remove_suffix(1);
+  }
+  const auto n = to_integer(value);
+  if (!n || value.starts_with("0x") || value.starts_with("0X") || *n > (uint64_t{1} << 40)) {
+    return unexpected(std::string("expected a size in bytes, as 65536 or 64K (0: unbounded)"));
+  }
+  return static_cast<size_t>(*n * scale);
+}
+
 expected<uint64_t, std::string> parse_seed(std::string_view value) {
   const auto seed = to_integer(value);
   if (!seed) return unexpected(std::string("expected an unsigned 64-bit integer"));
   return *seed;
 }
 
-enum class Key { kLoss, kDelay, kRate, kDuplicate, kReorder, kCorrupt, kMtu, kSeed, kCount };
+enum class Key {
+  kLoss,
+  kDelay,
+  kRate,
+  kQueue,
+  kDuplicate,
+  kReorder,
+  kCorrupt,
+  kMtu,
+  kSeed,
+  kCount
+};
 
 std::optional<Key> find_key(std::string_view name) {
   struct Name {
     std::string_view name;
     Key key;
   };
-  static constexpr std::array<Name, 10> kNames = {{
+  static constexpr std::array<Name, 11> kNames = {{
       {"loss", Key::kLoss},
       {"delay", Key::kDelay},
       {"latency", Key::kDelay},
       {"rate", Key::kRate},
+      {"queue", Key::kQueue},
       {"dup", Key::kDuplicate},
       {"duplicate", Key::kDuplicate},
       {"reorder", Key::kReorder},
@@ -213,6 +254,12 @@ expected<void, std::string> apply(Key key, std::string_view value, Impairments& 
       auto r = parse_rate(value);
       if (!r) return unexpected(r.error());
       imp.rate_bps = *r;
+      return {};
+    }
+    case Key::kQueue: {
+      auto q = parse_queue(value);
+      if (!q) return unexpected(q.error());
+      imp.queue_bytes = *q;
       return {};
     }
     case Key::kMtu: {
@@ -277,7 +324,8 @@ expected<Impairments, std::string> parse_impairments(std::string_view spec,
     const auto key = find_key(name);
     if (!key) {
       return unexpected(fmt::format(
-          "unknown impairment \"{}\" (known: loss, delay, rate, dup, reorder, corrupt, mtu, seed)",
+          "unknown impairment \"{}\" (known: loss, delay, rate, queue, dup, reorder, corrupt, mtu, "
+          "seed)",
           item));
     }
     auto& was_seen = seen[static_cast<size_t>(*key)];
@@ -293,10 +341,11 @@ expected<Impairments, std::string> parse_impairments(std::string_view spec,
 }
 
 std::string to_string(const Impairments& imp) {
-  return fmt::format("delay={},rate={},mtu={},loss={},dup={},reorder={},corrupt={},seed={}",
-                     format_delay(imp.latency), format_rate(imp.rate_bps), imp.mtu,
-                     format_probability(imp.loss), format_probability(imp.duplicate),
-                     format_probability(imp.reorder), format_probability(imp.corrupt), imp.seed);
+  return fmt::format(
+      "delay={},rate={},queue={},mtu={},loss={},dup={},reorder={},corrupt={},seed={}",
+      format_delay(imp.latency), format_rate(imp.rate_bps), imp.queue_bytes, imp.mtu,
+      format_probability(imp.loss), format_probability(imp.duplicate),
+      format_probability(imp.reorder), format_probability(imp.corrupt), imp.seed);
 }
 
 // --------------------------------------------------------------------------- ImpairedQueue
@@ -356,6 +405,16 @@ std::optional<Instant> ImpairedQueue::transmit(size_t size, Instant now) {
     if (now > busy_until_) {
       start = now;
       carry = 0;
+    }
+    // A bounded buffer in front of the bottleneck drops at its tail: the bytes still
+    // waiting are what the busy time left represents at the rate.
+    if (impairments_.queue_bytes != 0) {
+      const uint64_t waiting_us = static_cast<uint64_t>((start - now).as_micros());
+      const uint64_t waiting_bytes = waiting_us * rate / 8'000'000;
+      if (waiting_bytes + size > impairments_.queue_bytes) {
+        ++counters_.dropped_queue;
+        return std::nullopt;
+      }
     }
     // Serialization time in units of 1/rate us: size x 8 bits x 10^6, plus the carry.
     const uint64_t scaled = static_cast<uint64_t>(size) * 8 * 1'000'000;

@@ -260,15 +260,17 @@ TEST(ImpairmentsParse, ToStringReadsBackEqual) {
                             .corrupt = 0.001,
                             .seed = 7};
   EXPECT_EQ(to_string(example),
-            "delay=10ms,rate=100mbit,mtu=1500,loss=1%,dup=0.5%,reorder=1%,corrupt=0.1%,seed=7");
+            "delay=10ms,rate=100mbit,queue=0,mtu=1500,loss=1%,dup=0.5%,reorder=1%,corrupt=0.1%,"
+            "seed=7");
   EXPECT_EQ(to_string(Impairments{}),
-            "delay=0us,rate=0,mtu=1500,loss=0%,dup=0%,reorder=0%,corrupt=0%,seed=0");
+            "delay=0us,rate=0,queue=0,mtu=1500,loss=0%,dup=0%,reorder=0%,corrupt=0%,seed=0");
   std::vector<Impairments> all = {example, Impairments{}};
   SplitMix64 rng(42);
   const auto fraction = [&] { return static_cast<double>(rng.next() >> 11) * 0x1.0p-53; };
   for (int i = 0; i < 1000; ++i) {
     all.push_back({.latency = Duration::micros(static_cast<int64_t>(rng.below(86'400'000'001))),
                    .rate_bps = rng.below(4) == 0 ? rng.next() >> 1 : rng.below(100) * 1'000'000,
+                   .queue_bytes = static_cast<size_t>(rng.below(uint64_t{1} << 30)),
                    .mtu = static_cast<size_t>(68 + rng.below(65535 - 67)),
                    .loss = fraction(),
                    .duplicate = static_cast<double>(rng.below(1001)) / 1000,
@@ -336,6 +338,38 @@ TEST(ImpairedQueue, RateSerializesPacketsBackToBack) {
   EXPECT_EQ(later[0].arrival, at_ms(106));
   EXPECT_EQ(later[1].arrival, at_us(106'500));  // behind packet 10: starts at 101 ms
   EXPECT_EQ(later[2].arrival, at_ms(206));
+}
+
+TEST(ImpairmentsParse, QueueTakesBytesOrKMG) {
+  EXPECT_EQ(parse_impairments("queue=65536")->queue_bytes, 65536u);
+  EXPECT_EQ(parse_impairments("queue=64K")->queue_bytes, 65536u);
+  EXPECT_EQ(parse_impairments("queue=2M")->queue_bytes, size_t{2} << 20);
+  EXPECT_EQ(parse_impairments("queue=0")->queue_bytes, 0u);
+  EXPECT_FALSE(parse_impairments("queue=-1"));
+  EXPECT_FALSE(parse_impairments("queue=10X"));
+  EXPECT_FALSE(parse_impairments("queue=K"));
+}
+
+// A bounded buffer in front of the bottleneck: a burst larger than it loses its tail, and
+// what fits still departs at the rate.
+TEST(ImpairedQueue, BoundedQueueDropsTheTailOfABurst) {
+  // 1 ms per 1500-byte packet; a buffer of 6000 bytes, counting what is still to be
+  // serialized of the packet on the wire.
+  ImpairedQueue q({.rate_bps = 12'000'000, .queue_bytes = 6000});
+  for (uint32_t i = 0; i < 10; ++i)
+    q.push(make_packet(i, 1500), at_ms(0));
+  const auto out = drain(q);
+  // Four fit (the 5th would find 6000 bytes waiting): the rest are dropped.
+  ASSERT_EQ(out.size(), 4u);
+  for (uint32_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].id, i);
+    EXPECT_EQ(out[i].arrival, at_ms(1 + i));
+  }
+  EXPECT_EQ(q.counters().dropped_queue, 6u);
+  // Once the queue drains, packets fit again.
+  q.push(make_packet(20, 1500), at_ms(10));
+  ASSERT_EQ(drain(q).size(), 1u);
+  EXPECT_EQ(q.counters().dropped_queue, 6u);
 }
 
 TEST(ImpairedQueue, RateCarriesFractionsOfAMicrosecond) {

@@ -50,23 +50,26 @@ constexpr uint64_t derive_seed(uint64_t seed, uint64_t stream) {
 }
 
 struct Impairments {
-  Duration latency;       // one way: every packet takes this long after leaving the bottleneck
-  uint64_t rate_bps = 0;  // bottleneck rate in bit/s of IP bytes; 0: unlimited
-  size_t mtu = 1500;      // largest IP packet carried, larger ones are dropped; 0: no limit
-  double loss = 0;        // probability a packet is lost (after it used the bottleneck)
-  double duplicate = 0;   // probability a packet arrives twice
-  double reorder = 0;     // probability a copy is held back (see ImpairedQueue)
-  double corrupt = 0;     // probability a copy has one bit flipped
+  Duration latency;        // one way: every packet takes this long after leaving the bottleneck
+  uint64_t rate_bps = 0;   // bottleneck rate in bit/s of IP bytes; 0: unlimited
+  size_t queue_bytes = 0;  // the bottleneck's buffer (drop-tail) with a rate; 0: unbounded
+  size_t mtu = 1500;       // largest IP packet carried, larger ones are dropped; 0: no limit
+  double loss = 0;         // probability a packet is lost (after it used the bottleneck)
+  double duplicate = 0;    // probability a packet arrives twice
+  double reorder = 0;      // probability a copy is held back (see ImpairedQueue)
+  double corrupt = 0;      // probability a copy has one bit flipped
   uint64_t seed = 0;
 
   bool operator==(const Impairments&) const = default;
 };
 
-// Parses the CLI form, e.g. "loss=1%,delay=10ms,rate=100mbit,dup=0.5%,reorder=1%,
+// Parses the CLI form, e.g. "loss=1%,delay=10ms,rate=100mbit,queue=64K,dup=0.5%,reorder=1%,
 // corrupt=0.1%,mtu=1500,seed=7", on top of `base` (items not given keep base's values).
 //   loss, dup (duplicate), reorder, corrupt: a percentage "5%" or a fraction "0.05"
 //   delay (latency): a number with a unit, us, ms or s ("10ms", "1.5ms", "250us")
 //   rate: bit/s, bare or with kbit, mbit or gbit (powers of 1000, as tc); 0 is unlimited
+//   queue: the bottleneck's buffer in bytes, bare or with K, M, G (powers of 1024); 0 is
+//     unbounded (it matters only with a rate)
 //   mtu: 68 (RFC 791's minimum) to 65535, or 0 for no limit
 //   seed: a 64-bit unsigned integer, decimal or 0x-hex
 // Items are comma-separated, spaces around them are ignored, each may appear once. Errors
@@ -75,7 +78,7 @@ expected<Impairments, std::string> parse_impairments(std::string_view spec,
                                                      const Impairments& base = {});
 
 // The CLI form of every field, which parse_impairments reads back to equal impairments:
-// "delay=10ms,rate=100mbit,mtu=1500,loss=1%,dup=0%,reorder=0%,corrupt=0%,seed=7".
+// "delay=10ms,rate=100mbit,queue=0,mtu=1500,loss=1%,dup=0%,reorder=0%,corrupt=0%,seed=7".
 std::string to_string(const Impairments& imp);
 
 struct QueueCounters {
@@ -86,6 +89,7 @@ struct QueueCounters {
   uint64_t reordered = 0;        // copies held back
   uint64_t corrupted = 0;        // copies with a bit flipped
   uint64_t dropped_mtu = 0;      // packets larger than the MTU
+  uint64_t dropped_queue = 0;    // packets that found the bottleneck's buffer full
   uint64_t bytes_sent = 0;       // bytes of all packets pushed
   uint64_t bytes_delivered = 0;  // bytes of all copies delivered
 
@@ -94,8 +98,9 @@ struct QueueCounters {
 
 // One direction of a path. A pushed packet goes through, in this order:
 //   1. MTU: larger than the MTU, it is dropped (and does not use the bottleneck);
-//   2. the bottleneck: it is serialized at `rate_bps`, queueing behind earlier packets (an
-//      unbounded FIFO); its departure is when its last bit leaves. Fractions of a
+//   2. the bottleneck: it is serialized at `rate_bps`, queueing behind earlier packets (a
+//      FIFO of `queue_bytes`, unbounded when 0: a packet that does not fit is dropped at
+//      the tail); its departure is when its last bit leaves. Fractions of a
 //      microsecond are carried to the next packet, so the average rate is exact;
 //   3. loss: it is lost after using the bottleneck (as if dropped downstream of it);
 //   4. duplication: it becomes two copies;
