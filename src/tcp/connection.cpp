@@ -1351,6 +1351,7 @@ TcpRepr Connection::emit_range(uint64_t begin, uint64_t end, Instant now, bool r
     rtt_probe_.reset();  // Karn (RFC 6298 §3)
     if (undo_armed_ && !tlp_pending_) {
       ++undo_retrans_;
+      undo_ranges_.push_back(SackRange{begin, end});
       if (!undo_tsval_) undo_tsval_ = tsval;  // RFC 3522 §3.2 RetransmitTS
     }
   } else if (!ts_ok_ && !rtt_probe_) {
@@ -1472,6 +1473,7 @@ void Connection::begin_undo_episode() {
   undo_armed_ = true;
   undo_marker_ = sb_.una();
   undo_retrans_ = 0;
+  undo_ranges_.clear();
   undo_tsval_.reset();
   eifel_pending_ = ts_ok_;
 }
@@ -1593,7 +1595,15 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
       tlp_out_.reset();
     } else if (undo_armed_ && r.dsack->begin >= undo_marker_ && undo_retrans_ > 0) {
       // Every retransmission of the episode D-SACKed: it was all spurious (RFC 3708 §3).
-      if (--undo_retrans_ == 0) undo_recovery("D-SACK");
+      // Only a D-SACK of something retransmitted counts (a path that duplicates packets
+      // makes D-SACKs of originals too), and each retransmission once.
+      const auto hit = std::find_if(
+          undo_ranges_.begin(), undo_ranges_.end(),
+          [&](const SackRange& x) { return r.dsack->begin < x.end && x.begin < r.dsack->end; });
+      if (hit != undo_ranges_.end()) {
+        undo_ranges_.erase(hit);
+        if (--undo_retrans_ == 0) undo_recovery("D-SACK");
+      }
     }
   }
   // RFC 3522 §3.2 Eifel detection: the first ACK for a retransmitted segment echoes the

@@ -517,6 +517,24 @@ TEST(RecoveryUndo, DsackOfTheOnlyRetransmissionUndoesTheReduction_Rfc2883_Rfc370
   EXPECT_EQ(p.h.conn.recovery(), RecoveryState::kOpen);
 }
 
+// A D-SACK of a segment that was never retransmitted (the path duplicated it) says
+// nothing about the retransmissions: the reduction stays.
+TEST(RecoveryUndo, DsackOfAnOriginalDoesNotUndo_Rfc2883_4) {
+  Peer p({.tlp = false});
+  p.establish();
+  p.write_and_expect(0, 5000, 5);
+  p.ack(0, {{1000, 2000}}, Duration::millis(100));
+  p.ack(0, {{1000, 3000}});
+  p.ack(0, {{1000, 4000}});
+  EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{0}));
+  p.ack(0, {{2000, 3000}, {1000, 5000}});  // a duplicate of 2 arrived: D-SACK inside
+  EXPECT_EQ(p.st().stats.dsacks_received, 1u);
+  EXPECT_EQ(p.st().stats.spurious_recoveries, 0u);
+  p.ack(5000, {}, Duration::millis(100));  // the retransmission repaired a real loss
+  EXPECT_EQ(p.st().stats.spurious_recoveries, 0u);
+  EXPECT_EQ(p.st().cwnd, 3500u);
+}
+
 // RFC 3522 Eifel detection after a timeout: the ACK of the retransmitted segment echoes
 // the timestamp of the original transmission, so the original arrived (the ACK was only
 // late). RFC 4015: the window, ssthresh and the RTO come back.

@@ -372,6 +372,7 @@ class Connection {
   bool undo_armed_ = false;
   uint64_t undo_marker_ = 0;            // SND.UNA when the episode began
   uint32_t undo_retrans_ = 0;           // retransmissions of the episode not yet D-SACKed
+  std::vector<SackRange> undo_ranges_;  // what the episode retransmitted, not yet D-SACKed
   std::optional<uint32_t> undo_tsval_;  // TSval of the episode's first retransmission
   bool eifel_pending_ = false;          // the first ACK of a retransmission is still awaited
   // Pacing: a token bucket, in millionths of a byte.
