@@ -1429,6 +1429,9 @@ namespace {
 constexpr Duration kWorstCaseDelayedAck = Duration::millis(200);
 // RFC 8985 §7.2: PTO before any RTT sample.
 constexpr Duration kInitialPto = Duration::seconds(1);
+// Added to 2*SRTT for a flight of several segments, as Linux adds TCP_TIMEOUT_MIN (2 ms):
+// on a path of microseconds, scheduling jitter alone would otherwise fire the probe.
+constexpr Duration kPtoSlack = Duration::millis(2);
 // RFC 8985 §6.2 step 4: recoveries the reordering window stays widened for after a D-SACK.
 constexpr int kReoWndPersist = 16;
 }  // namespace
@@ -1732,7 +1735,9 @@ void Connection::arm_tlp(Instant now) {
   Duration pto = kInitialPto;
   if (rtt_.has_sample()) {
     pto = rtt_.srtt() * 2;
-    if (sb_.size() == 1) pto = pto + kWorstCaseDelayedAck;  // FlightSize of one segment
+    // FlightSize of one segment: the peer may hold its ACK for a delayed-ACK time.
+    pto = pto + (sb_.size() == 1 ? kWorstCaseDelayedAck
+                                 : std::max(kPtoSlack, rtt_.config().clock_granularity * 2));
   }
   const Instant at = now + pto;
   // "If the RTO timer would expire first, it is used instead" (PTO = min(PTO, RTO)).
