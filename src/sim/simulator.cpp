@@ -179,6 +179,7 @@ std::optional<std::string> validate(const SimConfig& c) {
   }
   if (c.connections > 60000) return "at most 60000 connections (the client's ephemeral ports)";
   if (c.mtu != 0 && (c.mtu < 128 || c.mtu > 65535)) return "the MTU is 0 (no limit) or 128..65535";
+  if (c.queue_bytes > 0 && c.rate_bps == 0) return "a bottleneck queue needs a rate";
   if (c.delay < Duration{} || c.delay > Duration::seconds(86400)) {
     return "the one-way delay is between 0 and one day";
   }
@@ -299,6 +300,7 @@ uint64_t key_of(stack::ConnId id) {
 struct Fate {
   bool lost = false;
   bool too_big = false;
+  bool queue_full = false;  // dropped at the bottleneck's full buffer
   bool duplicated = false;
   uint64_t reordered = 0;
   uint64_t corrupted = 0;
@@ -306,13 +308,14 @@ struct Fate {
 
   bool arrives() const {
     const uint64_t copies = duplicated ? 2 : 1;
-    return !lost && !too_big && !no_route && corrupted < copies;
+    return !lost && !too_big && !queue_full && !no_route && corrupted < copies;
   }
 };
 
 Fate fate_of(const dev::QueueCounters& before, const dev::QueueCounters& after) {
   return Fate{.lost = after.lost != before.lost,
               .too_big = after.dropped_mtu != before.dropped_mtu,
+              .queue_full = after.dropped_queue != before.dropped_queue,
               .duplicated = after.duplicated != before.duplicated,
               .reordered = after.reordered - before.reordered,
               .corrupted = after.corrupted - before.corrupted};
@@ -326,6 +329,7 @@ std::string describe(const Fate& f) {
   };
   if (f.no_route) add("lost (no such host)");
   if (f.too_big) add("dropped (larger than the MTU)");
+  if (f.queue_full) add("dropped (the bottleneck's queue is full)");
   if (f.lost) add("lost");
   if (f.duplicated) add("duplicated");
   if (f.reordered == 1) add(f.duplicated ? "one copy delayed (reordered)" : "delayed (reordered)");
@@ -387,6 +391,7 @@ class Mermaid {
     }
     if (fate.no_route) notes.push_back("no such host");
     if (fate.too_big) notes.push_back("dropped: larger than the MTU");
+    if (fate.queue_full) notes.push_back("dropped: queue full");
     if (fate.lost) notes.push_back("lost");
     if (fate.duplicated) notes.push_back("duplicated");
     if (fate.reordered > 0) notes.push_back("delayed");
@@ -436,6 +441,7 @@ stack::StackConfig stack_config(const SimConfig& c, uint64_t secret) {
 dev::Impairments impairments(const SimConfig& c) {
   return dev::Impairments{.latency = c.delay,
                           .rate_bps = c.rate_bps,
+                          .queue_bytes = c.queue_bytes,
                           .mtu = c.mtu,
                           .loss = c.loss,
                           .duplicate = c.dup,
@@ -458,13 +464,14 @@ std::string format_bytes(uint64_t n) {
 // "1 connection, 64K bytes each way, mtu 1500, delay 10 ms, rate unlimited, loss 0%, ...".
 std::string config_line(const SimConfig& config) {
   return fmt::format(
-      "{} connection{}, {} bytes {}, mtu {}, delay {} ms, rate {}, loss {}, dup {}, reorder {}, "
+      "{} connection{}, {} bytes {}, mtu {}, delay {} ms, rate {}{}, loss {}, dup {}, reorder {}, "
       "corrupt {}, seed {}",
       config.connections, config.connections == 1 ? "" : "s", format_bytes(config.bytes),
       config.direction == Direction::kBoth ? "each way" : to_string(config.direction), config.mtu,
       static_cast<double>(config.delay.as_micros()) / 1000,
       config.rate_bps == 0 ? std::string("unlimited")
                            : fmt::format("{} Mbit/s", static_cast<double>(config.rate_bps) / 1e6),
+      config.queue_bytes > 0 ? fmt::format(", queue {}", format_bytes(config.queue_bytes)) : "",
       format_probability(config.loss), format_probability(config.dup),
       format_probability(config.reorder), format_probability(config.corrupt), config.seed);
 }
@@ -1411,6 +1418,7 @@ void json_queue(JsonWriter& w, std::string_view name, const dev::QueueCounters& 
   w.field("reordered", q.reordered);
   w.field("corrupted", q.corrupted);
   w.field("dropped_mtu", q.dropped_mtu);
+  w.field("dropped_queue", q.dropped_queue);
   w.field("bytes", q.bytes_sent);
   w.end_object();
 }
@@ -1551,6 +1559,7 @@ std::string to_json(const SimConfig& config, const SimResult& r) {
   w.field("mtu", uint64_t{config.mtu});
   w.field("delay_ms", static_cast<double>(config.delay.as_micros()) / 1000);
   w.field("rate_bps", config.rate_bps);
+  w.field("queue_bytes", uint64_t{config.queue_bytes});
   w.field("loss", config.loss);
   w.field("dup", config.dup);
   w.field("reorder", config.reorder);
@@ -1647,8 +1656,11 @@ std::string summary(const SimConfig& config, const SimResult& r) {
   for (const auto& [name, q] : {std::pair{"link c2s", &r.c2s}, std::pair{"link s2c", &r.s2c}}) {
     line(name,
          fmt::format("{} packets, {} lost, {} duplicated, {} reordered, {} corrupted, {} "
-                     "too big",
-                     q->sent, q->lost, q->duplicated, q->reordered, q->corrupted, q->dropped_mtu));
+                     "too big{}",
+                     q->sent, q->lost, q->duplicated, q->reordered, q->corrupted, q->dropped_mtu,
+                     config.queue_bytes > 0
+                         ? fmt::format(", {} dropped by the full queue", q->dropped_queue)
+                         : std::string()));
   }
   if (r.flood_syns > 0) {
     line("flood", fmt::format("{} SYNs injected, {} replies lost; at most {} connections on the "

@@ -2,7 +2,8 @@
 // one bulk transfer per seed over a 10 Mbit/s, 10 ms bottleneck, every byte intact. The
 // table it prints is the measurement (run sim_tests --gtest_filter='GoodputSweep.*'): mean,
 // min and max goodput over the seeds, its share of the link, and per run the virtual
-// seconds, packets lost (both ways), segments retransmitted and retransmission timeouts.
+// seconds, packets lost (both ways, to loss or a full bottleneck queue), segments
+// retransmitted and retransmission timeouts. The queue is unbounded unless a row says.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -32,10 +33,14 @@ constexpr uint64_t kRateBps = 10'000'000;
 constexpr uint64_t kBytes = 1 << 20;
 constexpr uint64_t kSeeds = kSanitized ? 3 : 8;
 
+// One bandwidth-delay product of the path: 10 Mbit/s times a 20 ms round trip.
+constexpr size_t kBdp = 25'000;
+
 struct Point {
   const char* name;
   double loss = 0;
   double reorder = 0;
+  size_t queue = 0;  // the bottleneck's buffer; 0: unbounded
 };
 
 TEST(GoodputSweep, DeliveryIntactAtEveryLossRateAndGoodputReported) {
@@ -48,6 +53,8 @@ TEST(GoodputSweep, DeliveryIntactAtEveryLossRateAndGoodputReported) {
       {"reorder 5%", 0, 0.05},
       {"loss 1% + reorder 5%", 0.01, 0.05},
       {"loss 3% + reorder 5%", 0.03, 0.05},
+      {"queue 1 BDP", 0, 0, kBdp},
+      {"queue 1 BDP + loss 1%", 0.01, 0, kBdp},
   };
   fmt::print(
       "\nbulk transfer of {} KiB client to server, link {} Mbit/s each way, delay 10 ms "
@@ -69,6 +76,7 @@ TEST(GoodputSweep, DeliveryIntactAtEveryLossRateAndGoodputReported) {
       cfg.delay = Duration::millis(10);
       cfg.loss = p.loss;
       cfg.reorder = p.reorder;
+      cfg.queue_bytes = p.queue;
       cfg.seed = seed;
       auto r = simulate(cfg);
       ASSERT_TRUE(r.has_value()) << r.error();
@@ -78,7 +86,7 @@ TEST(GoodputSweep, DeliveryIntactAtEveryLossRateAndGoodputReported) {
       EXPECT_LT(r->goodput_mbit, static_cast<double>(kRateBps) / 1e6) << p.name;
       goodput.push_back(r->goodput_mbit);
       seconds += r->virtual_seconds;
-      lost += r->c2s.lost + r->s2c.lost;
+      lost += r->c2s.lost + r->s2c.lost + r->c2s.dropped_queue + r->s2c.dropped_queue;
       retransmits += r->retransmits;
       timeouts += r->counters.TcpExtTCPTimeouts;
     }

@@ -1,5 +1,6 @@
 // The simulator's observability: time series of each sampled connection (bounded, on a
 // fixed grid, without changing the run), their JSON columns, and the time-sequence graph.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -233,6 +234,34 @@ TEST(SimPlot, ServerToClientStreamAndFile) {
   EXPECT_EQ(count(r.plot, "class=\"seg rexmit\""), 0u);
   EXPECT_FALSE(r.conns[0].series.has_value());
   EXPECT_TRUE(r.conns[1].series.has_value());
+}
+
+TEST(SimQueue, AFullBottleneckDropsAndTheSenderRecovers) {
+  SimConfig cfg;
+  cfg.bytes = 1 << 20;
+  cfg.direction = Direction::kClientToServer;
+  cfg.rate_bps = 10'000'000;
+  cfg.queue_bytes = 25'000;  // one bandwidth-delay product
+  cfg.plot = true;
+  std::ostringstream trace;
+  cfg.trace = trace_to(trace);
+  const SimResult r = run(cfg);
+  ASSERT_TRUE(r.ok) << r.failure;
+  // Slow start overshoots the buffer: congestion losses without any random loss.
+  EXPECT_GT(r.c2s.dropped_queue, 0u);
+  EXPECT_EQ(r.c2s.lost, 0u);
+  EXPECT_GT(r.retransmits, 0u);
+  EXPECT_NE(trace.str().find("    link: dropped (the bottleneck's queue is full)"),
+            std::string::npos);
+  EXPECT_GT(count(r.plot, "class=\"lost\""), 0u);
+  EXPECT_NE(r.plot.find("rate 10 Mbit/s, queue 25000, loss 0%"), std::string::npos);
+  const std::string json = to_json(cfg, r);
+  EXPECT_NE(json.find("\"queue_bytes\":25000"), std::string::npos);
+  EXPECT_NE(json.find(fmt::format("\"dropped_queue\":{}", r.c2s.dropped_queue)), std::string::npos);
+  EXPECT_NE(summary(cfg, r).find("dropped by the full queue"), std::string::npos);
+  // A queue needs a rate to fill.
+  cfg.rate_bps = 0;
+  EXPECT_TRUE(validate(cfg).has_value());
 }
 
 TEST(SimPlot, RefusesABadConnectionOrInterval) {

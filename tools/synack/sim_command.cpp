@@ -23,6 +23,7 @@ struct SimOptions {
   size_t mtu = 1500;
   double delay_ms = 10;
   double rate_mbit = 0;
+  std::string queue = "0";
   std::string loss = "0";
   std::string dup = "0";
   std::string reorder = "0";
@@ -100,6 +101,11 @@ expected<sim::SimConfig, std::string> make_config(const SimOptions& o) {
     return unexpected(std::string("--rate is a non-negative number of Mbit/s"));
   }
   c.rate_bps = static_cast<uint64_t>(std::llround(o.rate_mbit * 1e6));
+  auto queue = sim::parse_byte_count(o.queue);
+  if (!queue || *queue > (uint64_t{1} << 40)) {
+    return unexpected(std::string("--queue is a byte count up to 1T"));
+  }
+  c.queue_bytes = static_cast<size_t>(*queue);
   c.loss = *loss;
   c.dup = *dup;
   c.reorder = *reorder;
@@ -280,6 +286,10 @@ void register_sim_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--mtu", o->mtu, "Link MTU (default 1500; 0: no limit)");
   cmd->add_option("--delay", o->delay_ms, "One-way delay in ms, fractions allowed (default 10)");
   cmd->add_option("--rate", o->rate_mbit, "Bottleneck in Mbit/s each way, 0 unlimited (default 0)");
+  cmd->add_option("--queue", o->queue,
+                  "The bottleneck's buffer in bytes each way, drop-tail, K/M/G suffixes; needs "
+                  "--rate (default 0: unbounded)")
+      ->check(checked_by(sim::parse_byte_count, "BYTES"));
   const auto probability = checked_by(sim::parse_probability, "P (5% or 0.05)");
   cmd->add_option("--loss", o->loss, "Packet loss probability")->check(probability);
   cmd->add_option("--dup", o->dup, "Duplication probability")->check(probability);

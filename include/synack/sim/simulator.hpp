@@ -115,6 +115,8 @@ struct SimConfig {
   size_t mtu = 1500;  // of the link (0: no limit); both stacks use MSS = mtu - 40
   Duration delay = Duration::millis(10);  // one way
   uint64_t rate_bps = 0;                  // bottleneck of each direction; 0: unlimited
+  // The bottleneck's buffer (drop-tail, each direction) in bytes; 0: unbounded. Needs a rate.
+  size_t queue_bytes = 0;
   double loss = 0;
   double dup = 0;
   double reorder = 0;
