@@ -1429,9 +1429,11 @@ namespace {
 constexpr Duration kWorstCaseDelayedAck = Duration::millis(200);
 // RFC 8985 §7.2: PTO before any RTT sample.
 constexpr Duration kInitialPto = Duration::seconds(1);
-// Added to 2*SRTT for a flight of several segments, as Linux adds TCP_TIMEOUT_MIN (2 ms):
-// on a path of microseconds, scheduling jitter alone would otherwise fire the probe.
-constexpr Duration kPtoSlack = Duration::millis(2);
+// Added to 2*SRTT for a flight of several segments. Linux adds TCP_TIMEOUT_MIN, two
+// jiffies (8 ms at the HZ=250 of distribution kernels); synack adds 10 ms, its timers firing
+// from an event loop that may share a busy CPU. On a path of microseconds (TUN to the local
+// kernel) anything less fires probes on scheduling jitter alone.
+constexpr Duration kPtoSlack = Duration::millis(10);
 // RFC 8985 §6.2 step 4: recoveries the reordering window stays widened for after a D-SACK.
 constexpr int kReoWndPersist = 16;
 }  // namespace

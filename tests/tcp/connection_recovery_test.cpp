@@ -404,15 +404,15 @@ TEST(RecoveryRack, AfterReorderingDupThreshAloneIsNotLoss_Rfc8985_6_2) {
 // --- Tail loss probe (RFC 8985 §7) ----------------------------------------------------------
 
 // The tail of a flight is lost and no ACK will come to start recovery: after PTO = 2*SRTT
-// (+ 2 ms of slack, as Linux) the last segment is sent again as a probe; its SACK lets RACK find
-// the other loss, which is repaired by fast recovery instead of an RTO.
+// (+ 10 ms of slack, as Linux adds two jiffies) the last segment is sent again as a probe; its SACK
+// lets RACK find the other loss, which is repaired by fast recovery instead of an RTO.
 TEST(RecoveryTlp, ProbeRetransmitsTheLastSegmentAfterTwoSrtt_Rfc8985_7_2_7_3) {
   Peer p;
   p.establish();
   p.write_and_expect(0, 3000, 3);
   p.ack(1000, {}, Duration::millis(100));  // 1 and 2 lost
   ASSERT_EQ(p.h.conn.rtt().srtt().as_micros(), 100'000);
-  p.h.advance(Duration::millis(201));
+  p.h.advance(Duration::millis(209));
   EXPECT_EQ(p.sent_offsets(), std::vector<uint32_t>{});
   p.h.advance(Duration::millis(1));
   EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{2000}));
@@ -431,7 +431,7 @@ TEST(RecoveryTlp, ProbeSendsNewDataWhenThereIsSome_Rfc8985_7_3) {
   Peer p;
   p.establish();
   p.write_and_expect(0, 11'000, 10);
-  p.h.advance(Duration::millis(202));  // PTO = 2 * SRTT + 2 ms after the last send
+  p.h.advance(Duration::millis(210));  // PTO = 2 * SRTT + 10 ms after the last send
   EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{10'000}));
   EXPECT_EQ(p.st().stats.tlp_probes, 1u);
   EXPECT_EQ(p.st().stats.retransmitted_segments, 0u);
@@ -443,7 +443,7 @@ TEST(RecoveryTlp, UnnecessaryProbeIsDsackedAndCostsNothing_Rfc8985_7_4_2) {
   Peer p;
   p.establish();
   p.write_and_expect(0, 3000, 3);
-  p.h.advance(Duration::millis(202));  // no ACK at all: PTO
+  p.h.advance(Duration::millis(210));  // no ACK at all: PTO
   EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{2000}));
   p.ack(3000, {}, Duration::millis(10));  // the late ACK of everything
   p.ack(3000, {{2000, 3000}});            // and the D-SACK of the probe
@@ -459,7 +459,7 @@ TEST(RecoveryTlp, ProbeThatRepairedALossReducesTheWindowOnce_Rfc8985_7_4_2) {
   p.establish();
   p.write_and_expect(0, 4000, 4);
   p.ack(2000, {}, Duration::millis(100));  // 2 arrived (its ACK delayed), 3 lost
-  p.h.advance(Duration::millis(202));
+  p.h.advance(Duration::millis(210));
   EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{3000}));
   p.ack(4000, {}, Duration::millis(100));  // exactly the probe's end: wait for a D-SACK
   EXPECT_EQ(p.h.conn.congestion().congestion_events(), 0u);
