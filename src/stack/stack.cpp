@@ -684,6 +684,44 @@ void Stack::drain_events(uint32_t s) {
   }
 }
 
+namespace {
+
+// A connection's loss-recovery statistics under their nstat names.
+void add_recovery_stats(Counters& c, const tcp::ConnectionStats& st, bool sack) {
+  (sack ? c.TcpExtTCPSackRecovery : c.TcpExtTCPRenoRecovery) += st.fast_recoveries;
+  c.TcpExtTCPFastRetrans += st.fast_retransmits;
+  c.TcpExtTCPLossProbes += st.tlp_probes;
+  c.TcpExtTCPLossProbeRecovery += st.tlp_recoveries;
+  c.TcpExtTCPDSACKRecv += st.dsacks_received;
+  c.TcpExtTCPFullUndo += st.spurious_recoveries;
+  c.SynackRackLost += st.rack_losses;
+  c.SynackEcnCeRecv += st.ecn_ce_received;
+  c.SynackEcnReductions += st.ecn_reductions;
+}
+
+void copy_recovery_stats(Counters& to, const Counters& from) {
+  to.TcpExtTCPSackRecovery = from.TcpExtTCPSackRecovery;
+  to.TcpExtTCPRenoRecovery = from.TcpExtTCPRenoRecovery;
+  to.TcpExtTCPFastRetrans = from.TcpExtTCPFastRetrans;
+  to.TcpExtTCPLossProbes = from.TcpExtTCPLossProbes;
+  to.TcpExtTCPLossProbeRecovery = from.TcpExtTCPLossProbeRecovery;
+  to.TcpExtTCPDSACKRecv = from.TcpExtTCPDSACKRecv;
+  to.TcpExtTCPFullUndo = from.TcpExtTCPFullUndo;
+  to.SynackRackLost = from.SynackRackLost;
+  to.SynackEcnCeRecv = from.SynackEcnCeRecv;
+  to.SynackEcnReductions = from.SynackEcnReductions;
+}
+
+}  // namespace
+
+const Counters& Stack::counters() const {
+  copy_recovery_stats(counters_, retired_);
+  for (const Slot& slot : slots_) {
+    if (slot.conn) add_recovery_stats(counters_, slot.conn->stats(), slot.conn->sack_enabled());
+  }
+  return counters_;
+}
+
 void Stack::maybe_free(uint32_t s) {
   Slot& slot = slots_[s];
   if (!slot.conn || slot.conn->state() != State::kClosed) return;
@@ -701,6 +739,7 @@ void Stack::maybe_free(uint32_t s) {
   }
   wheel_.cancel(s);
   if (slot.dirty) return;  // a last segment (the RST of an abort) is still to go out
+  add_recovery_stats(retired_, slot.conn->stats(), slot.conn->sack_enabled());
   slot.conn.reset();
   slot.listener.reset();
   free_slots_.push_back(s);

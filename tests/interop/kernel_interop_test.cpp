@@ -42,6 +42,16 @@
 namespace synack::interop {
 namespace {
 
+// Nothing is lost between synack and the kernel on a path without impairments, so synack
+// retransmits nothing but tail loss probes (RFC 8985 §7): a probe fires when an ACK is
+// late — on a busy machine, scheduling is enough, and the kernel sends its own too.
+void expect_nothing_but_probes(const stack::Counters& c) {
+  EXPECT_LE(c.TcpRetransSegs, c.TcpExtTCPLossProbes)
+      << "nothing was lost on the way to the kernel, yet synack retransmitted more than probes";
+  EXPECT_EQ(c.TcpExtTCPFastRetrans, 0u);
+  EXPECT_EQ(c.TcpExtTCPTimeouts, 0u);
+}
+
 using tcp::State;
 
 constexpr uint64_t kMiB = 1024 * 1024;
@@ -142,7 +152,7 @@ TEST_P(KernelEcho, HandshakeThenEchoBothWays) {
     }
 
     ASSERT_NO_FATAL_FAILURE(expect_echo(*c));
-    EXPECT_EQ(rig.counters().TcpRetransSegs, 0u);
+    expect_nothing_but_probes(rig.counters());
     EXPECT_EQ(kernel_tcp_counter("RetransSegs"), 0);
   });
 }
@@ -507,7 +517,7 @@ TEST_P(KernelBulk, HundredMebibytesEachWayKeepTheirSha256) {
     expect_delivered(t.kernel_sent, t.synack_got, kSize, "kernel -> synack");
     expect_delivered(t.synack_sent, t.kernel_got, kSize, "synack -> kernel");
     const auto counters = rig.counters();
-    EXPECT_EQ(counters.TcpRetransSegs, 0u) << "nothing was lost on the way to the kernel";
+    expect_nothing_but_probes(counters);
     EXPECT_EQ(counters.TcpInCsumErrors, 0u);
     EXPECT_EQ(kernel_tcp_counter("InCsumErrors"), 0);
     EXPECT_EQ(counters.TcpOutRsts, 0u);
@@ -594,10 +604,11 @@ TEST_P(KernelVariants, TransfersBothWaysKeepTheirSha256) {
     expect_delivered(t.synack_sent, t.kernel_got, v.size, "synack -> kernel");
     const auto counters = rig.counters();
     if (v.loss == 0) {
-      EXPECT_EQ(counters.TcpRetransSegs, 0u) << "nothing was lost on the way to the kernel";
-      // With loss, synack's go-back-N resends segments the kernel already holds; the
-      // kernel's duplicate ACKs for the last of them can arrive after synack's LAST_ACK
-      // ended, and a connection that is gone answers them with RSTs (as Linux would).
+      expect_nothing_but_probes(counters);
+      // With loss, synack may resend segments the kernel already holds (a probe, or a
+      // segment RACK judged lost); the kernel's duplicate ACKs for the last of them can
+      // arrive after synack's LAST_ACK ended, and a connection that is gone answers them
+      // with RSTs (as Linux would).
       EXPECT_EQ(counters.TcpOutRsts, 0u);
     }
     EXPECT_EQ(counters.TcpInCsumErrors, 0u);

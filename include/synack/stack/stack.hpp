@@ -147,7 +147,10 @@ class Stack {
   // After changing a connection directly (options), let the stack pick up its output/timers.
   void touch(ConnId id);
 
-  const Counters& counters() const { return counters_; }
+  // The stack's counters. The loss-recovery ones (TcpExtTCPSackRecovery,
+  // TcpExtTCPLossProbes, ...) are the sums over every connection, gone or live, as of this
+  // call (O(connections)); the others are always current.
+  const Counters& counters() const;
   // Every connection (not listeners), for `ss`.
   std::vector<ConnectionRow> table() const;
   // Every open listener.
@@ -221,7 +224,8 @@ class Stack {
   std::vector<std::byte> tx_;               // the packet poll_transmit returned last
   std::deque<StackEvent> events_;
   uint16_t ip_id_ = 0;
-  Counters counters_;
+  mutable Counters counters_;
+  Counters retired_;  // the loss-recovery statistics of connections already freed
 };
 
 }  // namespace synack::stack

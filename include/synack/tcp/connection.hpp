@@ -147,6 +147,8 @@ class Connection {
   // ABORT: RST to the peer (in synchronized states) and CLOSED at once.
   void abort(Instant now);
   ConnectionStatus status() const;
+  const ConnectionStats& stats() const { return stats_; }
+  bool sack_enabled() const { return sack_ok_; }
 
   void set_nodelay(bool on) { cfg_.nodelay = on; }
   void set_keepalive(const KeepaliveConfig& k, Instant now);
