@@ -150,11 +150,12 @@ void Stack::receive_tcp(const wire::Ipv4View& ip, Instant now) {
         return;
       }
     }
-    const tcp::ConnectionStats before = c.status().stats;
-    c.on_segment(seg, tuple.remote, now);
-    const tcp::ConnectionStats after = c.status().stats;
-    counters_.TcpExtTCPChallengeACK += after.challenge_acks - before.challenge_acks;
-    counters_.TcpExtPAWSEstab += after.paws_rejected - before.paws_rejected;
+    const uint64_t challenge_acks = c.stats().challenge_acks;
+    const uint64_t paws_rejected = c.stats().paws_rejected;
+    // RFC 3168 §6.1.3: a CE codepoint in the IP header is the engine's to echo.
+    c.on_segment(seg, tuple.remote, now, ip.ecn() == wire::ecn::kCe);
+    counters_.TcpExtTCPChallengeACK += c.stats().challenge_acks - challenge_acks;
+    counters_.TcpExtPAWSEstab += c.stats().paws_rejected - paws_rejected;
     after_change(s);
     return;
   }
@@ -392,7 +393,7 @@ std::optional<wire::Bytes> Stack::poll_transmit(Instant now) {
       continue;
     }
     Connection& c = *slot.conn;
-    const uint64_t retrans_before = c.status().stats.retransmitted_segments;
+    const uint64_t retrans_before = c.stats().retransmitted_segments;
     auto seg = c.poll_transmit(now);
     if (!seg) {
       dirty_.pop_back();
@@ -405,6 +406,8 @@ std::optional<wire::Bytes> Stack::poll_transmit(Instant now) {
                       .dst = t.remote.addr,
                       .protocol = wire::ip_protocol::kTcp,
                       .ttl = cfg_.ttl,
+                      // RFC 3168 §6.1.1: ECT(0) on what the engine says is ECN-capable.
+                      .tos = c.last_segment_ect() ? wire::ecn::kEct0 : wire::ecn::kNotEct,
                       .identification = ip_id_++,
                       .payload_len = static_cast<uint16_t>(seg->size())};
     tx_.resize(ip.total_len());
@@ -412,7 +415,7 @@ std::optional<wire::Bytes> Stack::poll_transmit(Instant now) {
     // The payload is copied exactly once, from the send buffer into the packet.
     seg->emit(wire::MutableBytes(tx_).subspan(ip.header_len()), ip.pseudo_header());
     ++counters_.IpOutRequests;
-    if (c.status().stats.retransmitted_segments != retrans_before) {
+    if (c.stats().retransmitted_segments != retrans_before) {
       ++counters_.TcpRetransSegs;
     } else {
       ++counters_.TcpOutSegs;

@@ -56,6 +56,7 @@ struct Seg {
   uint16_t wnd = 65535;
   std::string data;
   wire::TcpOptions options;
+  uint8_t ecn = wire::ecn::kNotEct;  // the IP header's ECN field
 };
 
 // A segment expected from the stack. Unset optionals are not checked.
@@ -131,12 +132,13 @@ inline wire::Bytes as_bytes(const std::string& s) {
 // An IPv4 datagram carrying `payload_len` bytes written by `emit_payload`.
 template <class F>
 std::vector<std::byte> ipv4_packet(Ipv4Address src, Ipv4Address dst, uint8_t protocol,
-                                   size_t payload_len, F&& emit_payload) {
+                                   size_t payload_len, F&& emit_payload, uint8_t tos = 0) {
   static uint16_t ip_id = 0;
   const wire::Ipv4Repr ip{.src = src,
                           .dst = dst,
                           .protocol = protocol,
                           .ttl = 64,
+                          .tos = tos,
                           .identification = ip_id++,
                           .payload_len = static_cast<uint16_t>(payload_len)};
   std::vector<std::byte> bytes(ip.total_len());
@@ -163,7 +165,7 @@ inline std::vector<std::byte> tcp_packet(const Seg& s) {
   const wire::TcpRepr t = tcp_repr(s);
   return ipv4_packet(
       s.src, s.dst, wire::ip_protocol::kTcp, t.size(),
-      [&](wire::MutableBytes out, const wire::PseudoHeader& ph) { t.emit(out, ph); });
+      [&](wire::MutableBytes out, const wire::PseudoHeader& ph) { t.emit(out, ph); }, s.ecn);
 }
 
 inline std::vector<std::byte> icmp_packet(Ipv4Address src, Ipv4Address dst,

@@ -1515,3 +1515,55 @@ TEST(StackTimers, ConnectGivesUpAfterSynRetries) {
 
 }  // namespace
 }  // namespace synack::stack
+
+namespace synack::stack::testing {
+namespace {
+
+constexpr uint16_t ECE = wire::TcpFlags::kEce;
+constexpr uint16_t CWR = wire::TcpFlags::kCwr;
+
+// RFC 3168 at the IP layer: with ECN negotiated, the stack sends new data as ECT(0) (and
+// pure ACKs as not ECN-capable, §6.1.4), and a CE mark on an arriving segment reaches the
+// engine, which echoes ECE.
+TEST(StackEcn, DataIsEct0AndACeMarkIsEchoed_Rfc3168_6_1) {
+  StackConfig cfg = StackHarness::config();
+  cfg.tcp.ecn = true;
+  StackHarness h(cfg);
+  const ListenerId lid = listen_or_fail(h, wildcard());
+  h.send({.seq = 100, .ctl = SYN | ECE | CWR});
+  const Packet synack = h.expect({.ack = 101, .ctl = SYN | ACK | ECE});
+  EXPECT_EQ(synack.ip.tos & 0x03, wire::ecn::kNotEct);  // §6.1.1: never on a SYN-ACK
+  const uint32_t iss = synack.seq();
+  h.send({.seq = 101, .ack = iss + 1, .ctl = ACK});
+  auto id = h.stack.accept(lid);
+  ASSERT_TRUE(id);
+
+  ASSERT_TRUE(h.stack.send(*id, as_bytes("hello"), h.now));
+  const Packet data = h.expect({.seq = iss + 1, .ack = 101, .ctl = PSH | ACK, .data = "hello"});
+  EXPECT_EQ(data.ip.tos & 0x03, wire::ecn::kEct0);
+
+  h.send({.seq = 101, .ack = iss + 6, .ctl = ACK, .data = "marked", .ecn = wire::ecn::kCe});
+  h.advance(Duration::millis(200));
+  const Packet ack = h.expect({.seq = iss + 6, .ack = 107, .ctl = ACK | ECE});
+  EXPECT_EQ(ack.ip.tos & 0x03, wire::ecn::kNotEct);  // a pure ACK is not ECN-capable
+  EXPECT_EQ(h.stack.counters().SynackEcnCeRecv, 1u);
+}
+
+// Without ECN configured, a CE mark changes nothing and nothing is ECN-capable.
+TEST(StackEcn, OffByDefault_Rfc3168_6_1) {
+  StackHarness h;
+  const ListenerId lid = listen_or_fail(h, wildcard());
+  h.send({.seq = 100, .ctl = SYN | ECE | CWR});
+  const uint32_t iss = h.expect({.ack = 101, .ctl = SYN | ACK}).seq();
+  h.send({.seq = 101, .ack = iss + 1, .ctl = ACK});
+  auto id = h.stack.accept(lid);
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(h.stack.send(*id, as_bytes("hello"), h.now));
+  EXPECT_EQ(h.expect({.seq = iss + 1, .ack = 101, .ctl = PSH | ACK, .data = "hello"}).ip.tos, 0);
+  h.send({.seq = 101, .ack = iss + 6, .ctl = ACK, .data = "marked", .ecn = wire::ecn::kCe});
+  h.advance(Duration::millis(200));
+  h.expect({.seq = iss + 6, .ack = 107, .ctl = ACK});
+}
+
+}  // namespace
+}  // namespace synack::stack::testing

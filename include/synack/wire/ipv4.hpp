@@ -67,6 +67,14 @@ class Ipv4View {
   Bytes bytes_;
 };
 
+// The ECN field, the low two bits of the TOS octet (RFC 3168 §5).
+namespace ecn {
+inline constexpr uint8_t kNotEct = 0b00;
+inline constexpr uint8_t kEct1 = 0b01;
+inline constexpr uint8_t kEct0 = 0b10;
+inline constexpr uint8_t kCe = 0b11;
+}  // namespace ecn
+
 // The fields synack sets when it sends a datagram. Options are never emitted (received
 // options are validated and skipped).
 struct Ipv4Repr {
