@@ -79,6 +79,18 @@ std::string dash_or(std::optional<uint32_t> v) {
   return v ? std::to_string(*v) : "-";
 }
 
+std::string_view recovery_name(tcp::RecoveryState r) {
+  switch (r) {
+    case tcp::RecoveryState::kOpen:
+      return "open";
+    case tcp::RecoveryState::kFast:
+      return "fast";
+    case tcp::RecoveryState::kTimeout:
+      return "timeout";
+  }
+  return "?";
+}
+
 }  // namespace
 
 std::string control_dir() {
@@ -155,16 +167,21 @@ std::string ControlServer::answer(std::string_view request) const {
   std::string out = fmt::format("process {} {}\n", name_, ::getpid());
   if (request == "ss") {
     for (const stack::ListenerRow& l : stack.listeners()) {
-      out += fmt::format("LISTEN {} {} {} *:* - - - 0 - - -\n", l.accept_queue, l.backlog,
-                         l.local.to_string());
+      out += fmt::format("LISTEN {} {} {} *:* - - - 0 - - - - - - - - - - - - - -\n",
+                         l.accept_queue, l.backlog, l.local.to_string());
     }
     for (const stack::ConnectionRow& row : stack.table()) {
       const tcp::ConnectionStatus& st = row.status;
-      out += fmt::format("{} {} {} {} {} {} {} {} {} {} {} {}\n", stack::ss_state(st.state),
-                         st.recv_queue, st.send_queue, st.tuple.local.to_string(),
-                         st.tuple.remote.to_string(), st.srtt.as_micros(), st.rto.as_micros(),
-                         dash_or(st.cwnd), st.stats.retransmitted_segments, st.snd_wnd, st.rcv_wnd,
-                         st.snd_mss);
+      out += fmt::format(
+          "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}\n",
+          stack::ss_state(st.state), st.recv_queue, st.send_queue, st.tuple.local.to_string(),
+          st.tuple.remote.to_string(), st.srtt.as_micros(), st.rto.as_micros(), dash_or(st.cwnd),
+          st.stats.retransmitted_segments, st.snd_wnd, st.rcv_wnd, st.snd_mss, dash_or(st.ssthresh),
+          st.rttvar.as_micros(), st.pacing_rate, st.in_flight, st.sack_holes, st.lost_segments,
+          recovery_name(st.recovery), st.stats.fast_recoveries, st.stats.rto_recoveries,
+          st.stats.tlp_probes,
+          fmt::format("{}{}{}{}", st.sack ? "s" : "-", st.timestamps ? "t" : "-",
+                      st.snd_wscale != 0 || st.rcv_wscale != 0 ? "w" : "-", st.ecn ? "e" : "-"));
     }
     return out;
   }

@@ -98,10 +98,14 @@ TEST(ControlServer, ListsListenersAndConnectionsWithTheirState) {
   EXPECT_NE(reply->find("\nLISTEN 0 5 10.0.0.2:7 *:* "), std::string::npos) << *reply;
   const std::string conn_prefix = "\nESTAB 0 0 10.0.0.2:7 10.0.0.1:";
   EXPECT_NE(reply->find(conn_prefix), std::string::npos) << *reply;
-  // The connection's row has the twelve fields the header comment promises.
+  // The connection's row has the 23 fields the header comment promises.
   const size_t row = reply->find(conn_prefix) + 1;
   const std::string line = reply->substr(row, reply->find('\n', row) - row);
-  EXPECT_EQ(std::count(line.begin(), line.end(), ' '), 11) << line;
+  EXPECT_EQ(std::count(line.begin(), line.end(), ' '), 22) << line;
+  EXPECT_TRUE(line.ends_with(" open 0 0 0 stw-")) << line;  // SACK, timestamps, wscale
+  const size_t lrow = reply->find("\nLISTEN ") + 1;
+  const std::string lline = reply->substr(lrow, reply->find('\n', lrow) - lrow);
+  EXPECT_EQ(std::count(lline.begin(), lline.end(), ' '), 22) << lline;
 }
 
 TEST(ControlServer, PrintsTheCountersUnderTheirNstatNames) {

@@ -95,8 +95,30 @@ std::string millis(const std::string& micros) {
 struct SsOptions {
   bool listening = false;
   bool all = false;
+  bool info = false;
   long pid = 0;
 };
+
+std::string rate_text(const std::string& bytes_per_second) {
+  const double bps = std::strtod(bytes_per_second.c_str(), nullptr) * 8;
+  if (bps <= 0) return "-";
+  if (bps >= 1e9) return fmt::format("{:.2f}Gbps", bps / 1e9);
+  if (bps >= 1e6) return fmt::format("{:.1f}Mbps", bps / 1e6);
+  return fmt::format("{:.0f}kbps", bps / 1e3);
+}
+
+// ss -i's second line: the options, RTT, windows and loss recovery of a connection.
+void print_info(const std::vector<std::string>& f) {
+  // state recv_q send_q local peer rtt_us rto_us cwnd retrans snd_wnd rcv_wnd mss ssthresh
+  // rttvar_us pacing_Bps in_flight sack_holes lost recovery fast_rec rto_rec tlp options
+  if (f.size() < 23) return;
+  fmt::print(
+      "\t options:{} mss:{} rtt:{}/{} rto:{} cwnd:{} ssthresh:{} pacing_rate:{} in_flight:{} "
+      "snd_wnd:{} rcv_wnd:{} retrans:{} recovery:{} fast_recoveries:{} rto_recoveries:{} "
+      "tlp_probes:{} sack_holes:{} lost:{}\n",
+      f[22], f[11], millis(f[5]), millis(f[13]), millis(f[6]), f[7], f[12], rate_text(f[14]), f[15],
+      f[9], f[10], f[8], f[18], f[19], f[20], f[21], f[16], f[17]);
+}
 
 int run_ss(const SsOptions& options) {
   const auto answers = ask_all("ss", options.pid, "ss");
@@ -113,6 +135,7 @@ int run_ss(const SsOptions& options) {
       fmt::print("{:<11}{:>6} {:>6}  {:<21} {:<21} {:>8} {:>8} {:>8} {:>7}  synack {} pid={}\n",
                  f[0], f[1], f[2], wildcard(f[3]), f[4], millis(f[5]), millis(f[6]),
                  listener ? "" : f[7], listener ? "" : f[8], p.name, p.pid);
+      if (options.info && !listener) print_info(f);
     }
   }
   return 0;
@@ -152,6 +175,8 @@ void register_ss_command(CLI::App& app, int& exit_code) {
       "synack or /run/synack.");
   cmd->add_flag("-l,--listening", options->listening, "only listening sockets");
   cmd->add_flag("-a,--all", options->all, "listening sockets too");
+  cmd->add_flag("-i,--info", options->info,
+                "a second line per connection: options, RTT, windows, pacing, loss recovery");
   cmd->add_option("-p,--pid", options->pid, "only this process");
   cmd->callback([options, &exit_code] { exit_code = run_ss(*options); });
 }

@@ -9,9 +9,12 @@
 // synack process inside one.
 //
 // The protocol is text: the client sends one request line, the server answers and closes.
-//   "ss\n"     -> "process <name> <pid>\n", then one line per listener and connection:
+//   "ss\n"     -> "process <name> <pid>\n", then one line per listener and connection of
+//                 23 fields separated by single spaces ("-": does not apply):
 //                 state recv_q send_q local peer rtt_us rto_us cwnd retrans snd_wnd rcv_wnd
-//                 mss, separated by single spaces ("-" for a value that does not apply)
+//                 mss ssthresh rttvar_us pacing_Bps in_flight sack_holes lost recovery
+//                 fast_recoveries rto_recoveries tlp_probes options
+//                 (options: s SACK, t timestamps, w window scaling, e ECN, "-" each if not)
 //   "nstat\n"  -> "process <name> <pid>\n", then "<Name> <value>\n" for every counter
 // Anything else gets "error unknown request\n". A request must arrive within 1 s; the
 // answer is written before the loop goes on (a control request is rare and small).
