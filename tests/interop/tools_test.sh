@@ -182,6 +182,29 @@ else
   fail "serve did not come up"; cat "$WORK/cookies.log"
 fi
 
+# --- ECN (RFC 3168) with the kernel: serve --ecn, a kernel client with net.ipv4.tcp_ecn=1 -----
+sysctl -q -w net.ipv4.tcp_ecn=1
+if start_serve ec0 10.76.0 7 "$WORK/ecn.log" --app echo --ecn --pcap "$WORK/ecn.pcap"; then
+  (sleep 1; echo hello) | timeout 10 socat - TCP:10.76.0.2:7 >"$WORK/ecn.out" 2>/dev/null &
+  ECN_CLIENT=$!
+  PIDS+=("$ECN_CLIENT")
+  negotiated() { "$SYNACK" ss -i | grep -q "options:...e"; }
+  wait_for negotiated && ecn_ss=yes || ecn_ss=no
+  wait "$ECN_CLIENT" 2>/dev/null
+  stop_serve
+  # synack's data segments carry ECT(0) (ECN field 2); its SYN-ACK has ECE, not CWR.
+  ect=$(tshark -n -r "$WORK/ecn.pcap" -Y 'ip.src == 10.76.0.2 && tcp.len > 0' -T fields -e ip.dsfield.ecn 2>/dev/null | sort -u | tr '\n' ' ')
+  synack_ece=$(tshark -n -r "$WORK/ecn.pcap" -Y 'ip.src == 10.76.0.2 && tcp.flags.syn == 1 && tcp.flags.ece == 1 && tcp.flags.cwr == 0' 2>/dev/null | wc -l)
+  if [[ $ecn_ss == yes && "$ect" == "2 " && $synack_ece -eq 1 && "$(cat "$WORK/ecn.out")" == hello ]]; then
+    pass "--ecn: negotiated with the kernel (ss -i shows it), synack's data sent as ECT(0)"
+  else
+    fail "--ecn: ss shows it: $ecn_ss, ECN field of synack's data: '$ect', SYN-ACKs with ECE: $synack_ece"
+  fi
+else
+  fail "serve --ecn did not come up"; cat "$WORK/ecn.log"
+fi
+sysctl -q -w net.ipv4.tcp_ecn=2
+
 # --- 4. tshark reads synack's captures cleanly ------------------------------------------------
 # Bad checksums or malformed packets in the pcaps of a serve (echo, a 1 MiB upload, an
 # abortive close) and of a connect (data both ways, half-close).

@@ -76,7 +76,7 @@ int run_connect(const ConnectOptions& options) {
     return 1;
   }
   api::HostConfig config;
-  config.addresses.push_back(opened->address);
+  apply_device_options(config, *opened);
   std::vector<std::unique_ptr<api::Device>> devices;
   devices.push_back(std::move(opened->device));
   api::BlockingHost host(config, std::move(devices));

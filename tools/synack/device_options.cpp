@@ -43,10 +43,17 @@ void add_device_options(CLI::App& cmd, DeviceOptions& options) {
   cmd.add_option("--pcap", options.pcap, "record every packet in and out to this pcap file");
   cmd.add_option("--impair", options.impair,
                  "impair both directions, e.g. \"loss=1%,delay=10ms,rate=100mbit\"");
+  cmd.add_flag("--ecn", options.ecn, "negotiate ECN (RFC 3168) on synack's connections");
+}
+
+void apply_device_options(api::HostConfig& config, const OpenedDevice& opened) {
+  config.addresses.push_back(opened.address);
+  config.stack.tcp.ecn = opened.ecn;
 }
 
 expected<OpenedDevice, std::string> open_device(const DeviceOptions& options) {
   OpenedDevice out;
+  out.ecn = options.ecn;
   auto cidr = parse_cidr(options.addr);
   if (!cidr) return unexpected(cidr.error());
   out.address = cidr->first;

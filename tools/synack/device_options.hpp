@@ -1,5 +1,5 @@
 // Flags shared by the subcommands that put synack on a TUN interface (serve, connect):
-//   --tun NAME --addr A.B.C.D/P [--kernel-addr A.B.C.E] [--pcap FILE] [--impair SPEC]
+//   --tun NAME --addr A.B.C.D/P [--kernel-addr A.B.C.E] [--pcap FILE] [--impair SPEC] [--ecn]
 // and what they build: the TUN device (impaired if asked), the capture, and a Host on them.
 #pragma once
 
@@ -24,6 +24,7 @@ struct DeviceOptions {
   std::string kernel_addr;  // the kernel side's; empty: the first other host address
   std::string pcap;
   std::string impair;
+  bool ecn = false;  // RFC 3168 on synack's connections (off by default, as Linux's)
 };
 
 // Adds the flags above to `cmd`.
@@ -37,7 +38,11 @@ struct OpenedDevice {
   std::string name;
   std::unique_ptr<api::Device> device;
   std::optional<dev::PcapTap> tap;
+  bool ecn = false;
 };
+
+// What the flags say of the host: synack's address, and ECN on its connections.
+void apply_device_options(api::HostConfig& config, const OpenedDevice& opened);
 
 // Parses and opens; the error is a message ready for stderr (without the command prefix).
 expected<OpenedDevice, std::string> open_device(const DeviceOptions& options);

@@ -136,7 +136,7 @@ int run_get(const GetCommandOptions& options) {
     return 1;
   }
   api::HostConfig config;
-  config.addresses.push_back(opened->address);
+  apply_device_options(config, *opened);
   std::vector<std::unique_ptr<api::Device>> devices;
   devices.push_back(std::move(opened->device));
   api::BlockingHost host(config, std::move(devices));

@@ -550,7 +550,7 @@ int run_server(const ServerOptions& options) {
     return 1;
   }
   api::HostConfig config;
-  config.addresses.push_back(opened->address);
+  apply_device_options(config, *opened);
   api::Host host(config);
   host.add_device(std::move(opened->device));
   auto watching = signals.watch(host.loop());
@@ -650,7 +650,7 @@ int run_client(const ClientOptions& options) {
     return 1;
   }
   api::HostConfig config;
-  config.addresses.push_back(opened->address);
+  apply_device_options(config, *opened);
   api::Host host(config);
   host.add_device(std::move(opened->device));
   auto watching = signals.watch(host.loop());

@@ -209,7 +209,7 @@ int run_serve(const ServeOptions& options) {
     fmt::print(stderr, "synack serve: {}\n", opened.error());
     return 1;
   }
-  config.addresses.push_back(opened->address);
+  apply_device_options(config, *opened);
   api::Host host(config);
   host.add_device(std::move(opened->device));
   auto watching = signals.watch(host.loop());
