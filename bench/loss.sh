@@ -43,16 +43,8 @@ PATH_SPEC="delay=10ms,rate=100mbit,queue=256K"
 PORT=5001
 rows=()
 
-wait_for() {  # polls every 50 ms, at most ~5 s
-  local i
-  for ((i = 0; i < 100; i++)); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  return 1
-}
-has_addr() { ip -4 addr show dev "$1" 2>/dev/null | grep -q "inet $2/"; }
-listening() { grep -q ":$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp; }
+# wait_for and has_addr, as the interop tests use them.
+. "$(dirname "$0")/../tests/interop/lib.sh"
 
 # synack sends for SECONDS_PER_RUN to a kernel sink; prints Mbit/s as the sink saw it.
 synack_sender() {  # LOSS NET

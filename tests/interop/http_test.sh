@@ -13,59 +13,11 @@
 # Needs root (CAP_NET_ADMIN, unshare): skipped (77) otherwise, failed when CI is set.
 set -u
 
-SYNACK=${1:-}
-if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
-  echo "usage: $0 PATH/TO/synack" >&2
-  exit 2
-fi
-SYNACK=$(readlink -f "$SYNACK")
-
-skip() {
-  echo "SKIP: $*" >&2
-  if [[ -n "${CI:-}" ]]; then exit 1; fi
-  exit 77
-}
-
-if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
-  [[ $(id -u) -eq 0 ]] || skip "needs root (CAP_NET_ADMIN and unshare -n)"
-  command -v unshare >/dev/null || skip "needs unshare (util-linux)"
-  command -v curl >/dev/null || skip "needs curl"
-  command -v socat >/dev/null || skip "needs socat"
-  command -v sha256sum >/dev/null || skip "needs sha256sum"
-  [[ -x /usr/bin/python3 ]] || skip "needs /usr/bin/python3"
-  [[ -e /dev/net/tun ]] || skip "needs /dev/net/tun"
-  SYNACK_IN_NETNS=1 exec unshare -n -- "$0" "$@"
-fi
-
+. "$(dirname "$0")/lib.sh"
+interop_init "$@"
+interop_enter_netns curl socat sha256sum /usr/bin/python3 -- "$@"
+interop_setup
 unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
-ip link set lo up 2>/dev/null
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-
-# Polls (every 50 ms, at most ~5 s) until the command succeeds.
-wait_for() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  return 1
-}
-iface_up() { grep -q "^ *$1:" /proc/net/dev; }
-has_addr() { ip -4 addr show dev "$1" 2>/dev/null | grep -q "inet $2/"; }
-# A kernel socket listens on port $1 (hex, as /proc/net/tcp shows it; state 0A = LISTEN).
-listening() { awk -v p=":$1" '$2 ~ p"$" && $4 == "0A" {found=1} END {exit !found}' /proc/net/tcp; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 CURL=(timeout 30 curl -sS --connect-timeout 5 --max-time 25)
@@ -208,7 +160,7 @@ printf 'hello from python\n' >"$WORK/pyroot/hello.txt"
   >"$WORK/pyhttp.log" 2>&1 &
 PIDS+=("$!")
 GET=(timeout 60 "$SYNACK" get --tun hg0 --addr 10.67.0.2/24 --connect-timeout 5 --idle-timeout 10)
-if wait_for listening 1F40; then  # 8000
+if wait_for listening 8000; then
   "${GET[@]}" -o "$WORK/got.bin" http://10.67.0.1:8000/big.bin 2>"$WORK/get.err"
   rc=$?
   if [[ $rc -eq 0 && "$(sha "$WORK/got.bin")" == "$(sha "$WORK/pyroot/big.bin")" ]]; then
@@ -278,7 +230,7 @@ PY
 head -c $((1024 * 1024 + 5)) /dev/urandom >"$WORK/chunked.src"
 /usr/bin/python3 "$WORK/chunked.py" "$WORK/chunked.src" >"$WORK/chunked.log" 2>&1 &
 PIDS+=("$!")
-if wait_for listening 1F90; then  # 8080
+if wait_for listening 8080; then
   "${GET[@]}" -o "$WORK/chunked.out" http://10.67.0.1:8080/chunked 2>"$WORK/get.err"
   rc=$?
   if [[ $rc -eq 0 && "$(sha "$WORK/chunked.out")" == "$(sha "$WORK/chunked.src")" ]]; then
@@ -306,5 +258,4 @@ else
   fail "the chunked python server did not come up"; cat "$WORK/chunked.log"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 && $passed -gt 0 ]]
+interop_finish

@@ -13,56 +13,10 @@
 # Needs root (CAP_NET_ADMIN, unshare): skipped (77) otherwise, failed when CI is set.
 set -u
 
-SYNACK=${1:-}
-if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
-  echo "usage: $0 PATH/TO/synack" >&2
-  exit 2
-fi
-SYNACK=$(readlink -f "$SYNACK")
-
-skip() {
-  echo "SKIP: $*" >&2
-  if [[ -n "${CI:-}" ]]; then exit 1; fi
-  exit 77
-}
-
-if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
-  [[ $(id -u) -eq 0 ]] || skip "needs root (CAP_NET_ADMIN and unshare -n)"
-  command -v unshare >/dev/null || skip "needs unshare (util-linux)"
-  command -v socat >/dev/null || skip "needs socat"
-  [[ -x /usr/bin/python3 ]] || skip "needs /usr/bin/python3"
-  [[ -e /dev/net/tun ]] || skip "needs /dev/net/tun"
-  SYNACK_IN_NETNS=1 exec unshare -n -- "$0" "$@"
-fi
-
-ip link set lo up 2>/dev/null
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-
-# Polls (every 50 ms, at most ~5 s) until the command succeeds.
-wait_for() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  return 1
-}
-# A kernel socket listens on TCP port $1 (decimal), per /proc/net/tcp (state 0A).
-listening() { awk -v p="$(printf ':%04X' "$1")" '$2 ~ p"$" && $4 == "0A" {f=1} END {exit !f}' /proc/net/tcp; }
-iface_up() { grep -q "^ *$1:" /proc/net/dev; }
-has_addr() { ip -4 addr show dev "$1" 2>/dev/null | grep -q "inet $2/"; }
+. "$(dirname "$0")/lib.sh"
+interop_init "$@"
+interop_enter_netns socat /usr/bin/python3 -- "$@"
+interop_setup
 # Waits (bounded) for a background process to exit; its status in WAITED_RC (124: it did not).
 wait_pid() {
   local i
@@ -208,5 +162,4 @@ else
   cat "$WORK/c7.out"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 && $passed -gt 0 ]]
+interop_finish

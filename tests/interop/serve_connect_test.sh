@@ -9,72 +9,14 @@
 # Needs root (CAP_NET_ADMIN, unshare): skipped (77) otherwise, failed when CI is set.
 set -u
 
-SYNACK=${1:-}
-if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
-  echo "usage: $0 PATH/TO/synack" >&2
-  exit 2
-fi
-SYNACK=$(readlink -f "$SYNACK")
+. "$(dirname "$0")/lib.sh"
+interop_init "$@"
+interop_enter_netns socat /usr/bin/python3 -- "$@"
+interop_setup
 
-skip() {
-  echo "SKIP: $*" >&2
-  if [[ -n "${CI:-}" ]]; then exit 1; fi
-  exit 77
-}
-
-if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
-  [[ $(id -u) -eq 0 ]] || skip "needs root (CAP_NET_ADMIN and unshare -n)"
-  command -v unshare >/dev/null || skip "needs unshare (util-linux)"
-  command -v socat >/dev/null || skip "needs socat"
-  [[ -x /usr/bin/python3 ]] || skip "needs /usr/bin/python3"
-  [[ -e /dev/net/tun ]] || skip "needs /dev/net/tun"
-  SYNACK_IN_NETNS=1 exec unshare -n -- "$0" "$@"
-fi
-
-ip link set lo up 2>/dev/null
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-
-# Polls (every 50 ms, at most ~5 s) until the command succeeds.
-wait_for() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  return 1
-}
-iface_up() { grep -q "^ *$1:" /proc/net/dev; }
-# The kernel has a route to $1 (the TUN's address is configured).
-has_addr() { ip -4 addr show dev "$1" 2>/dev/null | grep -q "inet $2/"; }
-
-start_serve() {  # NAME APP PORT LOG
-  "$SYNACK" serve --tun "$1" --addr 10.66.0.2/24 --port "$3" --app "$2" >"$4" 2>&1 &
-  SERVE_PID=$!
-  PIDS+=("$SERVE_PID")
-  wait_for iface_up "$1" && wait_for has_addr "$1" 10.66.0.1 && wait_for grep -q "on 10.66.0.2" "$4"
-}
-stop_serve() {
-  kill -INT "$SERVE_PID" 2>/dev/null
-  local i
-  for ((i = 0; i < 100; i++)); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
-  wait "$SERVE_PID" 2>/dev/null
-  SERVE_RC=$?
-}
 
 # --- 1. serve --app echo ------------------------------------------------------------------
-if start_serve st0 echo 7 "$WORK/echo.log"; then
+if start_serve st0 10.66.0 7 "$WORK/echo.log" --app echo; then
   printf 'hello synack\nsecond line\n%s\n' "$(head -c 3000 /dev/zero | tr '\0' x)" >"$WORK/lines"
   timeout 10 socat -t 3 - TCP:10.66.0.2:7,connect-timeout=3 <"$WORK/lines" >"$WORK/echoed" 2>"$WORK/socat.err"
   if cmp -s "$WORK/lines" "$WORK/echoed"; then
@@ -94,7 +36,7 @@ else
 fi
 
 # --- 2. serve --app sink: 1 MiB, sha256 -----------------------------------------------------
-if start_serve st1 sink 9 "$WORK/sink.log"; then
+if start_serve st1 10.66.0 9 "$WORK/sink.log" --app sink; then
   head -c 1048576 /dev/urandom >"$WORK/mib"
   want=$(sha256sum "$WORK/mib" | cut -d' ' -f1)
   timeout 20 socat -t 3 -u "$WORK/mib" TCP:10.66.0.2:9,connect-timeout=3 2>"$WORK/socat.err"
@@ -135,7 +77,7 @@ head -c 300000 /dev/urandom >"$WORK/upload"
 /usr/bin/python3 "$WORK/server.py" "$WORK/received" 2>"$WORK/server.err" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
-wait_for grep -q ":2328 " /proc/net/tcp  # 9000 = 0x2328, listening
+wait_for listening 9000
 timeout 20 "$SYNACK" connect --tun ct0 --addr 10.67.0.2/24 10.67.0.1 9000 \
   <"$WORK/upload" >"$WORK/download" 2>"$WORK/connect.err"
 rc=$?
@@ -159,5 +101,4 @@ else
   fail "connect to a closed port: exit $rc, stderr: $(cat "$WORK/refused.err")"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 && $passed -gt 0 ]]
+interop_finish

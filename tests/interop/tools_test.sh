@@ -9,72 +9,13 @@
 # Needs root (CAP_NET_ADMIN, unshare): skipped (77) otherwise, failed when CI is set.
 set -u
 
-SYNACK=${1:-}
-if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
-  echo "usage: $0 PATH/TO/synack" >&2
-  exit 2
-fi
-SYNACK=$(readlink -f "$SYNACK")
-
-skip() {
-  echo "SKIP: $*" >&2
-  if [[ -n "${CI:-}" ]]; then exit 1; fi
-  exit 77
-}
-
-if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
-  [[ $(id -u) -eq 0 ]] || skip "needs root (CAP_NET_ADMIN and unshare -n)"
-  command -v unshare >/dev/null || skip "needs unshare (util-linux)"
-  command -v hping3 >/dev/null || skip "needs hping3"
-  command -v tshark >/dev/null || skip "needs tshark"
-  command -v socat >/dev/null || skip "needs socat"
-  [[ -x /usr/bin/python3 ]] || skip "needs /usr/bin/python3"
-  [[ -e /dev/net/tun ]] || skip "needs /dev/net/tun"
-  SYNACK_IN_NETNS=1 exec unshare -n -- "$0" "$@"
-fi
-
-ip link set lo up 2>/dev/null
-WORK=$(mktemp -d)
+. "$(dirname "$0")/lib.sh"
+interop_init "$@"
+interop_enter_netns hping3 tshark socat /usr/bin/python3 -- "$@"
+interop_setup
 # The control sockets of this test's synack processes, apart from any others.
 export SYNACK_RUNTIME_DIR="$WORK/run"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-
-# Polls (every 50 ms, at most ~5 s) until the command succeeds.
-wait_for() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    "$@" && return 0
-    sleep 0.05
-  done
-  return 1
-}
-has_addr() { ip -4 addr show dev "$1" 2>/dev/null | grep -q "inet $2/"; }
-
-start_serve() {  # NAME NET PORT LOG ARGS...
-  local name=$1 net=$2 port=$3 log=$4
-  shift 4
-  "$SYNACK" serve --tun "$name" --addr "$net.2/24" --port "$port" "$@" >"$log" 2>&1 &
-  SERVE_PID=$!
-  PIDS+=("$SERVE_PID")
-  wait_for has_addr "$name" "$net.1" && wait_for grep -q "on $net.2" "$log"
-}
-stop_serve() {
-  kill -INT "$SERVE_PID" 2>/dev/null
-  local i
-  for ((i = 0; i < 100; i++)); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.05; done
-  wait "$SERVE_PID" 2>/dev/null
-}
 
 # Kernel clients: N connections, C at a time; each sends a line and reads it back.
 cat >"$WORK/clients.py" <<'PY'
@@ -255,7 +196,7 @@ PY
 /usr/bin/python3 "$WORK/server.py" &
 SERVER=$!
 PIDS+=("$SERVER")
-wait_for grep -q ":2328 " /proc/net/tcp
+wait_for listening 9000
 head -c 200000 /dev/urandom | timeout 20 "$SYNACK" connect --tun tc0 --addr 10.74.0.2/24 \
   --pcap "$WORK/connect.pcap" 10.74.0.1 9000 >"$WORK/connect.out" 2>"$WORK/connect.err"
 wait "$SERVER" 2>/dev/null
@@ -284,5 +225,4 @@ else
   fail "sim or demo failed: $(cat "$WORK/sim.err" "$WORK/demo.err")"
 fi
 
-echo "$passed passed, $failed failed"
-[[ $failed -eq 0 && $passed -gt 0 ]]
+interop_finish
