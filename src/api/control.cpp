@@ -79,18 +79,6 @@ std::string dash_or(std::optional<uint32_t> v) {
   return v ? std::to_string(*v) : "-";
 }
 
-std::string_view recovery_name(tcp::RecoveryState r) {
-  switch (r) {
-    case tcp::RecoveryState::kOpen:
-      return "open";
-    case tcp::RecoveryState::kFast:
-      return "fast";
-    case tcp::RecoveryState::kTimeout:
-      return "timeout";
-  }
-  return "?";
-}
-
 }  // namespace
 
 std::string control_dir() {
@@ -178,7 +166,7 @@ std::string ControlServer::answer(std::string_view request) const {
           st.tuple.remote.to_string(), st.srtt.as_micros(), st.rto.as_micros(), dash_or(st.cwnd),
           st.stats.retransmitted_segments, st.snd_wnd, st.rcv_wnd, st.snd_mss, dash_or(st.ssthresh),
           st.rttvar.as_micros(), st.pacing_rate, st.in_flight, st.sack_holes, st.lost_segments,
-          recovery_name(st.recovery), st.stats.fast_recoveries, st.stats.rto_recoveries,
+          tcp::to_string(st.recovery), st.stats.fast_recoveries, st.stats.rto_recoveries,
           st.stats.tlp_probes,
           fmt::format("{}{}{}{}", st.sack ? "s" : "-", st.timestamps ? "t" : "-",
                       st.snd_wscale != 0 || st.rcv_wscale != 0 ? "w" : "-", st.ecn ? "e" : "-"));

@@ -1435,18 +1435,6 @@ double millis(Duration d) {
   return static_cast<double>(d.as_micros()) / 1000;
 }
 
-std::string_view recovery_name(tcp::RecoveryState r) {
-  switch (r) {
-    case tcp::RecoveryState::kOpen:
-      return "open";
-    case tcp::RecoveryState::kFast:
-      return "fast";
-    case tcp::RecoveryState::kTimeout:
-      return "timeout";
-  }
-  return "?";
-}
-
 // One end's samples as columns; null where the end had no connection (or no such value).
 void json_samples(JsonWriter& w, std::string_view name, const std::vector<Sample>& samples) {
   const auto column = [&](std::string_view key, auto get) {
@@ -1481,7 +1469,7 @@ void json_samples(JsonWriter& w, std::string_view name, const std::vector<Sample
   w.begin_array();
   for (const Sample& s : samples) {
     if (s.present) {
-      w.value(recovery_name(s.recovery));
+      w.value(tcp::to_string(s.recovery));
     } else {
       w.null();
     }

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -68,6 +69,19 @@ enum class RecoveryState : uint8_t {
   kFast,     // fast recovery: RFC 6675 with SACK, RFC 6582 NewReno without
   kTimeout,  // after a retransmission timeout, until the recovery point is acknowledged
 };
+
+// "open", "fast" or "timeout" (synack ss -i, the sim's JSON).
+inline constexpr std::string_view to_string(RecoveryState r) {
+  switch (r) {
+    case RecoveryState::kOpen:
+      return "open";
+    case RecoveryState::kFast:
+      return "fast";
+    case RecoveryState::kTimeout:
+      return "timeout";
+  }
+  return "?";
+}
 
 // STATUS (RFC 9293 §3.10.6): a snapshot for `ss`-style listings.
 struct ConnectionStatus {
