@@ -9,7 +9,7 @@ FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.cpp' '*.hpp' 2>
 CLANG_FORMAT ?= $(shell command -v clang-format-14 || command -v clang-format)
 
 .PHONY: help deps configure build debug asan demo test test-release test-asan fuzz fuzz-build \
-        format format-check no-clocks clean bench-loss
+        format format-check no-clocks clean bench bench-loss
 
 help:
 	@echo "make demo    install deps, build, watch the Linux kernel's TCP traced by synack"
@@ -17,6 +17,7 @@ help:
 	@echo "make build   Release build in $(BUILD)/release (synack binary: $(BUILD)/release/synack)"
 	@echo "make fuzz    run every fuzz target for FUZZ_SECONDS (default 60) each"
 	@echo "make format  apply .clang-format to every C++ file"
+	@echo "make bench   the benchmark table: synack vs the Linux kernel and lwIP (root; < 10 min)"
 	@echo "make bench-loss  goodput under loss, synack vs the kernel through TUN (root; ~90 s)"
 
 deps:
@@ -42,6 +43,9 @@ asan: deps $(BUILD)/asan/build.ninja
 
 demo: build
 	@scripts/demo $(BUILD)/release/synack
+
+bench: build
+	@bench/run.py --build $(BUILD)/release
 
 bench-loss: build
 	@bench/loss.sh $(BUILD)/release/synack
