@@ -221,6 +221,8 @@ void EventLoop::transmit_all(Instant now) {
       ++counters_.packets_dropped;
     }
   }
+  for (const Port& port : ports_)
+    port.device->flush();
 }
 
 void EventLoop::arm_timer() {

@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <array>
@@ -194,7 +195,8 @@ expected<TunDevice, TunError> TunDevice::open(const TunConfig& config) {
   }
 
   ifreq ifr{};
-  ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI);
+  const bool offload = config.offload && !config.to_kernel && !config.from_kernel;
+  ifr.ifr_flags = static_cast<short>(IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0));
   std::memcpy(ifr.ifr_name, config.name.data(), config.name.size());
   if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
     const std::string shown = config.name.empty() ? "" : " \"" + config.name + "\"";
@@ -205,6 +207,9 @@ expected<TunDevice, TunError> TunDevice::open(const TunConfig& config) {
     }
     return fail_with_capability_hint(e, "cannot create TUN interface" + shown + " (TUNSETIFF)");
   }
+  // With the virtio-net header on, the kernel may hand over TSO segments with partial
+  // checksums. If it refuses, it sends ordinary packets (and still takes our TSO writes).
+  if (offload) (void)::ioctl(fd.get(), TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4);
   // The kernel wrote back the name it chose (or numbered "%d" in).
   std::string name(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
   const unsigned ifindex = if_nametoindex(name.c_str());
@@ -231,12 +236,18 @@ expected<TunDevice, TunError> TunDevice::open(const TunConfig& config) {
 
   const size_t mtu = query_mtu(name);
   if (mtu == 0) return fail(errno, "cannot read the MTU of " + name + " (SIOCGIFMTU)");
-  return TunDevice(fd.release(), std::move(name), ifindex, mtu, config);
+  TunDevice device(fd.release(), std::move(name), ifindex, mtu, config);
+  device.offload_ = offload;
+  return device;
 }
 
 TunDevice::TunDevice(int fd, std::string name, unsigned ifindex, size_t mtu,
                      const TunConfig& config)
-    : fd_(fd), name_(std::move(name)), ifindex_(ifindex), mtu_(mtu), rx_(kMaxDatagram) {
+    : fd_(fd),
+      name_(std::move(name)),
+      ifindex_(ifindex),
+      mtu_(mtu),
+      rx_(vnet::kHeaderSize + kMaxDatagram) {
   if (config.to_kernel) to_kernel_.emplace(*config.to_kernel, 0);
   if (config.from_kernel) from_kernel_.emplace(*config.from_kernel, 1);
 }
@@ -246,7 +257,9 @@ TunDevice::TunDevice(TunDevice&& other) noexcept
       name_(std::move(other.name_)),
       ifindex_(other.ifindex_),
       mtu_(other.mtu_),
+      offload_(other.offload_),
       rx_(std::move(other.rx_)),
+      tso_(std::move(other.tso_)),
       to_kernel_(std::move(other.to_kernel_)),
       from_kernel_(std::move(other.from_kernel_)),
       counters_(other.counters_),
@@ -259,7 +272,9 @@ TunDevice& TunDevice::operator=(TunDevice&& other) noexcept {
     name_ = std::move(other.name_);
     ifindex_ = other.ifindex_;
     mtu_ = other.mtu_;
+    offload_ = other.offload_;
     rx_ = std::move(other.rx_);
+    tso_ = std::move(other.tso_);
     to_kernel_ = std::move(other.to_kernel_);
     from_kernel_ = std::move(other.from_kernel_);
     counters_ = other.counters_;
@@ -277,13 +292,30 @@ void TunDevice::close_fd() {
   fd_ = -1;
 }
 
-std::optional<size_t> TunDevice::read_one() {
+std::optional<wire::Bytes> TunDevice::read_one() {
   for (;;) {
     const ssize_t n = ::read(fd_, rx_.data(), rx_.size());
     if (n >= 0) {
+      const auto size = static_cast<size_t>(n);
+      if (!offload_) {
+        ++counters_.rx_packets;
+        counters_.rx_bytes += size;
+        return wire::Bytes(rx_.data(), size);
+      }
+      if (size < vnet::kHeaderSize) {
+        ++counters_.rx_errors;
+        continue;
+      }
+      const vnet::Header h = vnet::load(rx_.data());
+      const wire::MutableBytes packet(rx_.data() + vnet::kHeaderSize, size - vnet::kHeaderSize);
+      if (vnet::accept_packet(h, packet)) {
+        ++counters_.rx_errors;
+        continue;
+      }
       ++counters_.rx_packets;
-      counters_.rx_bytes += static_cast<uint64_t>(n);
-      return static_cast<size_t>(n);
+      counters_.rx_bytes += packet.size();
+      if (h.gso_type != vnet::kGsoNone) ++counters_.rx_gso_packets;
+      return wire::Bytes(packet.data(), packet.size());
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -295,19 +327,47 @@ std::optional<size_t> TunDevice::read_one() {
 }
 
 bool TunDevice::read(std::vector<std::byte>& out) {
-  const std::optional<size_t> size = read_one();
-  if (!size) return false;
-  out.assign(rx_.begin(), rx_.begin() + static_cast<ptrdiff_t>(*size));
+  const std::optional<wire::Bytes> packet = read_one();
+  if (!packet) return false;
+  out.assign(packet->begin(), packet->end());
   return true;
 }
 
 bool TunDevice::write(wire::Bytes packet) {
+  if (!offload_) return write_frame({}, packet);
+  flush();
+  static constexpr std::byte kPlain[vnet::kHeaderSize] = {};
+  return write_frame(wire::Bytes(kPlain, sizeof kPlain), packet);
+}
+
+void TunDevice::write_coalesced(wire::Bytes packet) {
+  if (!offload_) {
+    write_frame({}, packet);
+    return;
+  }
+  tso_.add(packet, [this](wire::Bytes header, wire::Bytes frame) { write_frame(header, frame); });
+}
+
+void TunDevice::flush() {
+  if (!offload_) return;
+  tso_.flush([this](wire::Bytes header, wire::Bytes frame) { write_frame(header, frame); });
+}
+
+bool TunDevice::write_frame(wire::Bytes vnet_header, wire::Bytes packet) {
+  iovec iov[2] = {{const_cast<std::byte*>(vnet_header.data()), vnet_header.size()},
+                  {const_cast<std::byte*>(packet.data()), packet.size()}};
+  const int count = vnet_header.empty() ? 1 : 2;
   for (;;) {
     // One write is one packet: a TUN device never writes part of one.
-    const ssize_t n = ::write(fd_, packet.data(), packet.size());
+    const ssize_t n = vnet_header.empty() ? ::write(fd_, packet.data(), packet.size())
+                                          : ::writev(fd_, iov, count);
     if (n >= 0) {
       ++counters_.tx_packets;
       counters_.tx_bytes += packet.size();
+      if (!vnet_header.empty() && vnet::load(vnet_header.data()).gso_type != vnet::kGsoNone) {
+        ++counters_.tx_gso_packets;
+        counters_.tx_gso_segments = tso_.counters().segments;
+      }
       return true;
     }
     if (errno == EINTR) continue;

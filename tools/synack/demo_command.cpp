@@ -1252,8 +1252,12 @@ int run_demo(const DemoOptions& options) {
   write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
   write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
 
-  auto tun = dev::TunDevice::open(dev::TunConfig{
-      .name = kInterface, .mtu = 1500, .kernel_address = kKernelAddress, .prefix_len = 24});
+  // No offloads: the demo shows every segment as a wire (and the tutorials) would carry it.
+  auto tun = dev::TunDevice::open(dev::TunConfig{.name = kInterface,
+                                                 .mtu = 1500,
+                                                 .kernel_address = kKernelAddress,
+                                                 .prefix_len = 24,
+                                                 .offload = false});
   if (!tun) {
     fmt::print(stderr, "synack demo: {}\n", tun.error().message);
     return 1;

@@ -44,6 +44,9 @@ void add_device_options(CLI::App& cmd, DeviceOptions& options) {
   cmd.add_option("--impair", options.impair,
                  "impair both directions, e.g. \"loss=1%,delay=10ms,rate=100mbit\"");
   cmd.add_flag("--ecn", options.ecn, "negotiate ECN (RFC 3168) on synack's connections");
+  cmd.add_flag("--no-offload", options.no_offload,
+               "no TUN offloads: the kernel and synack exchange MTU-sized packets, not TSO "
+               "segments of up to 64 KiB (offloads are off anyway with --impair)");
 }
 
 void apply_device_options(api::HostConfig& config, const OpenedDevice& opened) {
@@ -80,8 +83,10 @@ expected<OpenedDevice, std::string> open_device(const DeviceOptions& options) {
     out.kernel_address = *k;
   }
 
-  dev::TunConfig config{
-      .name = options.tun, .kernel_address = out.kernel_address, .prefix_len = out.prefix_len};
+  dev::TunConfig config{.name = options.tun,
+                        .kernel_address = out.kernel_address,
+                        .prefix_len = out.prefix_len,
+                        .offload = !options.no_offload};
   if (!options.impair.empty()) {
     auto imp = dev::parse_impairments(options.impair);
     if (!imp) return unexpected(fmt::format("--impair: {}", imp.error()));

@@ -1,5 +1,6 @@
 // Flags shared by the subcommands that put synack on a TUN interface (serve, connect):
 //   --tun NAME --addr A.B.C.D/P [--kernel-addr A.B.C.E] [--pcap FILE] [--impair SPEC] [--ecn]
+//   [--no-offload]
 // and what they build: the TUN device (impaired if asked), the capture, and a Host on them.
 #pragma once
 
@@ -24,7 +25,8 @@ struct DeviceOptions {
   std::string kernel_addr;  // the kernel side's; empty: the first other host address
   std::string pcap;
   std::string impair;
-  bool ecn = false;  // RFC 3168 on synack's connections (off by default, as Linux's)
+  bool ecn = false;         // RFC 3168 on synack's connections (off by default, as Linux's)
+  bool no_offload = false;  // TUN offloads (TSO both ways) off: every packet as on a wire
 };
 
 // Adds the flags above to `cmd`.

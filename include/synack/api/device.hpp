@@ -30,8 +30,11 @@ class Device {
   // valid only during that call). Returns the number read.
   virtual size_t read_batch(const std::function<void(wire::Bytes)>& deliver,
                             size_t max_packets) = 0;
-  // One IPv4 packet out. False if it was dropped (a full queue or an error).
+  // One IPv4 packet out. False if it was dropped (a full queue or an error). A device may
+  // hold it to merge it with the next ones (TUN offloads) until flush().
   virtual bool write(wire::Bytes packet) = 0;
+  // Sends what write() held; the loop calls it once the stack has nothing more to send.
+  virtual void flush() {}
 };
 
 // A TUN interface: the kernel's IP stack on the far side. Uses the device's raw calls.
@@ -42,7 +45,12 @@ class TunLink final : public Device {
   size_t read_batch(const std::function<void(wire::Bytes)>& deliver, size_t max_packets) override {
     return tun_.read_batch(deliver, max_packets);
   }
-  bool write(wire::Bytes packet) override { return tun_.write(packet); }
+  // Consecutive segments of a connection become one TSO write when the device has offloads.
+  bool write(wire::Bytes packet) override {
+    tun_.write_coalesced(packet);
+    return true;
+  }
+  void flush() override { tun_.flush(); }
   dev::TunDevice& tun() { return tun_; }
 
  private:

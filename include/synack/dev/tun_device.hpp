@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "synack/dev/impairments.hpp"
+#include "synack/dev/tun_offload.hpp"
 #include "synack/expected.hpp"
 #include "synack/time.hpp"
 #include "synack/wire/bytes.hpp"
@@ -53,6 +54,11 @@ struct TunConfig {
   // the kernel (ImpairedQueue streams 0 and 1, as MemLink's A to B and B to A).
   std::optional<Impairments> to_kernel;
   std::optional<Impairments> from_kernel;
+  // TUN offloads (IFF_VNET_HDR, TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4; see tun_offload.hpp):
+  // the kernel hands over TCP segments of up to 64 KiB, and write_coalesced() merges
+  // consecutive segments for the kernel to cut. Off whenever impairments are set (they
+  // act on packets as the wire carries them).
+  bool offload = true;
 };
 
 // Why open() failed: the POSIX error, and a message that names the step and, when the
@@ -67,8 +73,11 @@ struct TunCounters {
   uint64_t rx_bytes = 0;
   uint64_t tx_packets = 0;  // written to the kernel
   uint64_t tx_bytes = 0;
-  uint64_t rx_errors = 0;  // reads that failed with something other than EAGAIN
-  uint64_t tx_errors = 0;  // writes that failed (the packet is lost)
+  uint64_t rx_errors = 0;        // reads that failed with something other than EAGAIN
+  uint64_t tx_errors = 0;        // writes that failed (the packet is lost)
+  uint64_t rx_gso_packets = 0;   // reads that carried a segment for several (offloads)
+  uint64_t tx_gso_packets = 0;   // writes that carried several segments (offloads)
+  uint64_t tx_gso_segments = 0;  // the segments in them
 
   bool operator==(const TunCounters&) const = default;
 };
@@ -103,8 +112,16 @@ class TunDevice {
   // during the call. Returns the number of packets.
   template <class F>
   size_t read_batch(F&& f, size_t max_packets = kReadBatch);
-  // One IP packet to the kernel. False if the write failed (see error()).
+  // One IP packet to the kernel (after what write_coalesced() holds). False if the write
+  // failed (see error()).
   bool write(wire::Bytes packet);
+  // One IP packet to the kernel, which may be held to be merged with the next ones into one
+  // TSO write (with offloads; without, the same as write()). flush() writes what is held:
+  // call it once the stack has nothing more to send.
+  void write_coalesced(wire::Bytes packet);
+  void flush();
+  // Whether the device runs with offloads (TunConfig::offload without impairments).
+  bool offload() const { return offload_; }
 
   // --- Timed (with impairments) ---------------------------------------------------------
 
@@ -127,8 +144,9 @@ class TunDevice {
 
  private:
   TunDevice(int fd, std::string name, unsigned ifindex, size_t mtu, const TunConfig& config);
-  // One read into rx_; the packet's size, or nullopt for EAGAIN or an error.
-  std::optional<size_t> read_one();
+  // One read into rx_: the IPv4 packet, or nullopt for EAGAIN or an error.
+  std::optional<wire::Bytes> read_one();
+  bool write_frame(wire::Bytes vnet_header, wire::Bytes packet);
   void flush_to_kernel(Instant now);
   void close_fd();
 
@@ -136,8 +154,10 @@ class TunDevice {
   std::string name_;
   unsigned ifindex_ = 0;
   size_t mtu_ = 0;
-  // Big enough for any IPv4 datagram, whatever the MTU becomes later.
+  bool offload_ = false;
+  // Big enough for any IPv4 datagram (and its virtio-net header), whatever the MTU becomes.
   std::vector<std::byte> rx_;
+  TsoCoalescer tso_;
   std::optional<ImpairedQueue> to_kernel_;
   std::optional<ImpairedQueue> from_kernel_;
   TunCounters counters_;
@@ -148,10 +168,10 @@ template <class F>
 size_t TunDevice::read_batch(F&& f, size_t max_packets) {
   size_t n = 0;
   while (n < max_packets) {
-    const std::optional<size_t> size = read_one();
-    if (!size) break;
+    const std::optional<wire::Bytes> packet = read_one();
+    if (!packet) break;
     ++n;
-    f(wire::Bytes(rx_.data(), *size));
+    f(*packet);
   }
   return n;
 }
