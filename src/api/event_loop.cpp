@@ -68,6 +68,13 @@ void EventLoop::add_device(Device& device, Route route) {
   ev.data.fd = device.fd();
   check(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, device.fd(), &ev), "epoll_ctl(device)");
   ports_.push_back(Port{&device, route});
+  device.set_captured(tap_ != nullptr);
+}
+
+void EventLoop::set_tap(dev::PcapTap* tap) {
+  tap_ = tap;
+  for (const Port& port : ports_)
+    port.device->set_captured(tap != nullptr);
 }
 
 void EventLoop::add_fd(int fd, std::function<void()> on_ready) {
@@ -133,7 +140,7 @@ void EventLoop::turn_work(const std::vector<int>& ready, bool timer_fired) {
       counters_.packets_in += port.device->read_batch(
           [&](wire::Bytes packet) {
             record(packet);
-            stack_.receive(packet, now);
+            stack_.receive(packet, now, port.device->last_checksum_trusted());
           },
           Device::kReadBatch);
     }

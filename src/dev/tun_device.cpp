@@ -258,6 +258,7 @@ TunDevice::TunDevice(TunDevice&& other) noexcept
       ifindex_(other.ifindex_),
       mtu_(other.mtu_),
       offload_(other.offload_),
+      complete_checksums_(other.complete_checksums_),
       rx_(std::move(other.rx_)),
       tso_(std::move(other.tso_)),
       to_kernel_(std::move(other.to_kernel_)),
@@ -273,6 +274,7 @@ TunDevice& TunDevice::operator=(TunDevice&& other) noexcept {
     ifindex_ = other.ifindex_;
     mtu_ = other.mtu_;
     offload_ = other.offload_;
+    complete_checksums_ = other.complete_checksums_;
     rx_ = std::move(other.rx_);
     tso_ = std::move(other.tso_);
     to_kernel_ = std::move(other.to_kernel_);
@@ -297,6 +299,7 @@ std::optional<wire::Bytes> TunDevice::read_one() {
     const ssize_t n = ::read(fd_, rx_.data(), rx_.size());
     if (n >= 0) {
       const auto size = static_cast<size_t>(n);
+      last_trusted_ = false;
       if (!offload_) {
         ++counters_.rx_packets;
         counters_.rx_bytes += size;
@@ -308,13 +311,14 @@ std::optional<wire::Bytes> TunDevice::read_one() {
       }
       const vnet::Header h = vnet::load(rx_.data());
       const wire::MutableBytes packet(rx_.data() + vnet::kHeaderSize, size - vnet::kHeaderSize);
-      if (vnet::accept_packet(h, packet)) {
+      if (vnet::accept_packet(h, packet, complete_checksums_)) {
         ++counters_.rx_errors;
         continue;
       }
       ++counters_.rx_packets;
       counters_.rx_bytes += packet.size();
       if (h.gso_type != vnet::kGsoNone) ++counters_.rx_gso_packets;
+      last_trusted_ = !complete_checksums_ && vnet::checksum_trusted(h, packet);
       return wire::Bytes(packet.data(), packet.size());
     }
     if (errno == EINTR) continue;

@@ -38,7 +38,18 @@ std::string_view to_string(RxError e) {
   return "?";
 }
 
-std::optional<RxError> accept_packet(const Header& h, wire::MutableBytes packet) {
+namespace {
+bool is_tcp(wire::Bytes packet) {
+  return packet.size() >= 20 && (static_cast<uint8_t>(packet[0]) >> 4) == 4 &&
+         static_cast<uint8_t>(packet[9]) == 6;
+}
+}  // namespace
+
+bool checksum_trusted(const Header& h, wire::Bytes packet) {
+  return (h.flags & (kNeedsCsum | kDataValid)) != 0 && is_tcp(packet);
+}
+
+std::optional<RxError> accept_packet(const Header& h, wire::MutableBytes packet, bool complete) {
   const uint8_t gso = h.gso_type & static_cast<uint8_t>(~kGsoEcn);
   if (gso != kGsoNone && gso != kGsoTcpV4) return RxError::kUnknownGso;
   if ((h.flags & kNeedsCsum) != 0) {
@@ -47,6 +58,7 @@ std::optional<RxError> accept_packet(const Header& h, wire::MutableBytes packet)
     const size_t start = h.csum_start;
     const size_t field = start + h.csum_offset;
     if (start > packet.size() || field + 2 > packet.size()) return RxError::kBadChecksum;
+    if (!complete && is_tcp(packet)) return std::nullopt;
     wire::ChecksumAccumulator sum;
     sum.add(wire::Bytes(packet.data() + start, packet.size() - start));
     wire::store_be16(packet.data() + field, sum.checksum());

@@ -74,7 +74,7 @@ bool Stack::is_local(wire::Ipv4Address address) const {
 
 // --- Inbound ----------------------------------------------------------------------------
 
-void Stack::receive(wire::Bytes packet, Instant now) {
+void Stack::receive(wire::Bytes packet, Instant now, bool checksum_trusted) {
   // A real interface also carries IPv6 (router solicitations as soon as it is up); synack
   // speaks IPv4 only, and IPv6 is not an IPv4 header error.
   if (!packet.empty() && (static_cast<uint8_t>(packet[0]) >> 4) == 6) {
@@ -101,7 +101,7 @@ void Stack::receive(wire::Bytes packet, Instant now) {
   switch (ip->protocol()) {
     case wire::ip_protocol::kTcp:
       ++counters_.IpInDelivers;
-      receive_tcp(*ip, now);
+      receive_tcp(*ip, now, checksum_trusted);
       return;
     case wire::ip_protocol::kIcmp:
       ++counters_.IpInDelivers;
@@ -113,9 +113,10 @@ void Stack::receive(wire::Bytes packet, Instant now) {
   }
 }
 
-void Stack::receive_tcp(const wire::Ipv4View& ip, Instant now) {
+void Stack::receive_tcp(const wire::Ipv4View& ip, Instant now, bool checksum_trusted) {
   ++counters_.TcpInSegs;  // RFC 4022: "including those received in error"
-  auto view = wire::TcpView::parse(ip.payload(), ip.pseudo_header());
+  auto view = checksum_trusted ? wire::TcpView::parse(ip.payload())
+                               : wire::TcpView::parse(ip.payload(), ip.pseudo_header());
   if (!view) {
     ++counters_.TcpInErrs;
     if (view.error() == wire::ParseError::kTcpBadChecksum) ++counters_.TcpInCsumErrors;

@@ -272,3 +272,23 @@ TEST(VnetAcceptPacket, CompletesAPartialChecksum) {
 
 }  // namespace
 }  // namespace synack::dev
+
+namespace synack::dev {
+namespace {
+
+TEST(VnetAcceptPacket, LeavesAPartialTcpChecksumForTheStackToTrustUnlessAsked) {
+  Packet p = make({.len = 3000});
+  wire::store_be16(p.data() + 36, 0x1234);  // as partial as it gets
+  const vnet::Header h{.flags = vnet::kNeedsCsum, .csum_start = 20, .csum_offset = 16};
+  ASSERT_FALSE(vnet::accept_packet(h, p, /*complete=*/false));
+  EXPECT_EQ(wire::load_be16(p.data() + 36), 0x1234) << "left as the kernel sent it";
+  EXPECT_TRUE(vnet::checksum_trusted(h, p));
+  EXPECT_TRUE(vnet::checksum_trusted({.flags = vnet::kDataValid}, p));
+  EXPECT_FALSE(vnet::checksum_trusted({}, p)) << "a packet the kernel says nothing about";
+  Packet icmp = p;
+  icmp[9] = std::byte{1};
+  EXPECT_FALSE(vnet::checksum_trusted(h, icmp)) << "only TCP's checksum is skipped";
+}
+
+}  // namespace
+}  // namespace synack::dev

@@ -228,6 +228,23 @@ TEST_F(StackMalformed, BadTcpChecksum) {
   EXPECT_EQ(c.IpInHdrErrors, 0u);
 }
 
+// A device that vouches for the TCP checksum (the kernel's own segment over TUN with
+// offloads: the field holds only the pseudo-header's sum) is believed; nothing else is.
+TEST_F(StackMalformed, TcpChecksumTrustedOnlyWhenTheDeviceVouchesForIt) {
+  ASSERT_TRUE(h.stack.listen({kLocal, kLocalPort}, 16));
+  auto p = syn();
+  p[kTcp + 16] ^= std::byte{0x01};
+  h.stack.receive(p, h.now, /*checksum_trusted=*/true);
+  EXPECT_EQ(h.stack.counters().TcpInCsumErrors, 0u);
+  EXPECT_EQ(h.stack.listeners()[0].syn_queue, 1u) << "the SYN reached the listener";
+  auto q = syn();
+  q[kTcp + 16] ^= std::byte{0x01};
+  q[kTcp + 1] ^= std::byte{0x01};  // another source port: another connection
+  h.stack.receive(q, h.now);
+  EXPECT_EQ(h.stack.counters().TcpInCsumErrors, 1u);
+  EXPECT_EQ(h.stack.listeners()[0].syn_queue, 1u);
+}
+
 // A payload byte changed: the checksum covers the data as well as the header.
 TEST_F(StackMalformed, BadTcpChecksumOverData) {
   auto p = tcp_packet({.seq = 1000, .ack = 1, .ctl = ACK, .data = "payload"});

@@ -35,12 +35,22 @@ class Device {
   virtual bool write(wire::Bytes packet) = 0;
   // Sends what write() held; the loop calls it once the stack has nothing more to send.
   virtual void flush() {}
+  // During `deliver`: whether the device vouches for the packet's TCP checksum (the stack
+  // then does not verify it; see dev/tun_offload.hpp).
+  virtual bool last_checksum_trusted() const { return false; }
+  // The loop records this device's packets: hand them over as a capture should show them
+  // (with complete checksums).
+  virtual void set_captured(bool) {}
 };
 
 // A TUN interface: the kernel's IP stack on the far side. Uses the device's raw calls.
 class TunLink final : public Device {
  public:
-  explicit TunLink(dev::TunDevice tun) : tun_(std::move(tun)) {}
+  // The loop passes last_checksum_trusted() to the stack: partial checksums are left as
+  // they are unless the loop captures (set_captured).
+  explicit TunLink(dev::TunDevice tun) : tun_(std::move(tun)) {
+    tun_.set_complete_checksums(false);
+  }
   int fd() const override { return tun_.fd(); }
   size_t read_batch(const std::function<void(wire::Bytes)>& deliver, size_t max_packets) override {
     return tun_.read_batch(deliver, max_packets);
@@ -51,6 +61,8 @@ class TunLink final : public Device {
     return true;
   }
   void flush() override { tun_.flush(); }
+  bool last_checksum_trusted() const override { return tun_.last_checksum_trusted(); }
+  void set_captured(bool on) override { tun_.set_complete_checksums(on); }
   dev::TunDevice& tun() { return tun_; }
 
  private:

@@ -66,7 +66,8 @@ class EventLoop {
   void remove_fd(int fd);
   void set_event_handler(EventHandler handler) { handler_ = std::move(handler); }
   // Records every packet in and out (timestamps from system_clock, so epoch 0).
-  void set_tap(dev::PcapTap* tap) { tap_ = tap; }
+  // The devices then hand over packets as a capture should show them (Device::set_captured).
+  void set_tap(dev::PcapTap* tap);
   void set_turn_mutex(std::mutex* mutex) { turn_mutex_ = mutex; }
 
   // One turn: waits up to `timeout` (nullopt: until something happens; zero: not at all)

@@ -109,7 +109,8 @@ class TunDevice {
   // (EAGAIN) or the read failed (see error()).
   bool read(std::vector<std::byte>& out);
   // Reads until EAGAIN, at most `max_packets`, handing each to f(wire::Bytes), valid only
-  // during the call. Returns the number of packets.
+  // during the call (last_checksum_trusted() tells of its checksum). Returns the number of
+  // packets.
   template <class F>
   size_t read_batch(F&& f, size_t max_packets = kReadBatch);
   // One IP packet to the kernel (after what write_coalesced() holds). False if the write
@@ -122,6 +123,13 @@ class TunDevice {
   void flush();
   // Whether the device runs with offloads (TunConfig::offload without impairments).
   bool offload() const { return offload_; }
+  // With offloads: whether the TCP checksum of the packet last read is one the kernel
+  // vouches for (vnet::checksum_trusted), so the stack need not verify it.
+  bool last_checksum_trusted() const { return last_trusted_; }
+  // With offloads: complete the kernel's partial checksums on what is read (the default, so
+  // that what read() returns verifies anywhere), or leave them partial for a caller that
+  // passes last_checksum_trusted() on to Stack::receive (see tun_offload.hpp).
+  void set_complete_checksums(bool on) { complete_checksums_ = on; }
 
   // --- Timed (with impairments) ---------------------------------------------------------
 
@@ -155,6 +163,8 @@ class TunDevice {
   unsigned ifindex_ = 0;
   size_t mtu_ = 0;
   bool offload_ = false;
+  bool complete_checksums_ = true;
+  bool last_trusted_ = false;
   // Big enough for any IPv4 datagram (and its virtio-net header), whatever the MTU becomes.
   std::vector<std::byte> rx_;
   TsoCoalescer tso_;

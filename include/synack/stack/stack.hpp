@@ -104,7 +104,10 @@ class Stack {
   // --- Packets and time -----------------------------------------------------------------
 
   // One IPv4 datagram from a device. Malformed ones are dropped and counted by reason.
-  void receive(wire::Bytes packet, Instant now);
+  // `checksum_trusted`: the device vouches for the TCP checksum (the kernel's own segment
+  // over TUN with offloads, which Linux itself never verifies on loopback), so it is not
+  // verified again; everything else still is.
+  void receive(wire::Bytes packet, Instant now, bool checksum_trusted = false);
   // The next IPv4 datagram to send, if any; valid until the next call on the stack.
   std::optional<wire::Bytes> poll_transmit(Instant now);
   // The earliest moment the stack needs attention. After any call that may produce output
@@ -181,7 +184,7 @@ class Stack {
     bool open = false;
   };
 
-  void receive_tcp(const wire::Ipv4View& ip, Instant now);
+  void receive_tcp(const wire::Ipv4View& ip, Instant now, bool checksum_trusted);
   void receive_icmp(const wire::Ipv4View& ip, Instant now);
   void segment_to_listener(ListenerId lid, const tcp::FourTuple& tuple, const wire::TcpRepr& seg,
                            Instant now);
