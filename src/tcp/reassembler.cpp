@@ -15,6 +15,7 @@ bool SackRanges::push_back(OffsetRange r) {
 
 bool OutOfOrderRanges::add(OffsetRange r, uint64_t arrival) {
   assert(r.begin < r.end);
+  if (!entries_) entries_ = std::make_unique<Entry[]>(kCapacity);
   // The entries [first, last) overlap or touch r. Touching ranges merge too: a SACK block
   // describes bytes that are "contiguous and isolated" (RFC 2018 §3).
   size_t first = 0;
@@ -26,9 +27,9 @@ bool OutOfOrderRanges::add(OffsetRange r, uint64_t arrival) {
 
   if (first == last) {
     if (full()) return false;
-    std::move_backward(entries_.begin() + static_cast<std::ptrdiff_t>(first),
-                       entries_.begin() + static_cast<std::ptrdiff_t>(count_),
-                       entries_.begin() + static_cast<std::ptrdiff_t>(count_ + 1));
+    std::move_backward(entries_.get() + static_cast<std::ptrdiff_t>(first),
+                       entries_.get() + static_cast<std::ptrdiff_t>(count_),
+                       entries_.get() + static_cast<std::ptrdiff_t>(count_ + 1));
     entries_[first] = Entry{r, arrival};
     ++count_;
     return true;
@@ -38,9 +39,9 @@ bool OutOfOrderRanges::add(OffsetRange r, uint64_t arrival) {
   const OffsetRange merged{std::min(r.begin, entries_[first].range.begin),
                            std::max(r.end, entries_[last - 1].range.end)};
   entries_[first] = Entry{merged, arrival};
-  std::move(entries_.begin() + static_cast<std::ptrdiff_t>(last),
-            entries_.begin() + static_cast<std::ptrdiff_t>(count_),
-            entries_.begin() + static_cast<std::ptrdiff_t>(first + 1));
+  std::move(entries_.get() + static_cast<std::ptrdiff_t>(last),
+            entries_.get() + static_cast<std::ptrdiff_t>(count_),
+            entries_.get() + static_cast<std::ptrdiff_t>(first + 1));
   count_ -= last - first - 1;
   return true;
 }
@@ -48,8 +49,8 @@ bool OutOfOrderRanges::add(OffsetRange r, uint64_t arrival) {
 bool OutOfOrderRanges::pop_front_if_begins_by(uint64_t offset, OffsetRange& out) {
   if (count_ == 0 || entries_[0].range.begin > offset) return false;
   out = entries_[0].range;
-  std::move(entries_.begin() + 1, entries_.begin() + static_cast<std::ptrdiff_t>(count_),
-            entries_.begin());
+  std::move(entries_.get() + 1, entries_.get() + static_cast<std::ptrdiff_t>(count_),
+            entries_.get());
   --count_;
   return true;
 }

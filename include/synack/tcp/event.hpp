@@ -45,7 +45,9 @@ class EventQueue {
   uint32_t dropped() const { return dropped_; }
 
  private:
-  static constexpr size_t kCapacity = 32;
+  // The stack takes a connection's events after every packet and call, so a few suffice
+  // (a segment changes state at most twice and adds readable/writable/connected).
+  static constexpr size_t kCapacity = 16;
   std::array<Event, kCapacity> ring_{};
   size_t head_ = 0;
   size_t size_ = 0;

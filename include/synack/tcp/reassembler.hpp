@@ -21,6 +21,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -55,8 +56,10 @@ class SackRanges {
   size_t count_ = 0;
 };
 
-// Disjoint, non-adjacent ranges held inline in ascending order, each stamped with the
-// arrival order of the newest segment that added to it (for the RFC 2018 §4 block order).
+// Disjoint, non-adjacent ranges in ascending order, each stamped with the arrival order of
+// the newest segment that added to it (for the RFC 2018 §4 block order). The table (at most
+// kCapacity entries) is allocated by the first out-of-order segment and kept: a connection
+// that never sees one — most of them — pays a pointer for it.
 class OutOfOrderRanges {
  public:
   static constexpr size_t kCapacity = 32;
@@ -66,12 +69,26 @@ class OutOfOrderRanges {
     uint64_t last_arrival = 0;  // larger is more recent
   };
 
+  OutOfOrderRanges() = default;
+  OutOfOrderRanges(const OutOfOrderRanges& o) : count_(o.count_) {
+    if (o.entries_) {
+      entries_ = std::make_unique<Entry[]>(kCapacity);
+      std::copy(o.begin(), o.end(), entries_.get());
+    }
+  }
+  OutOfOrderRanges& operator=(const OutOfOrderRanges& o) {
+    if (this != &o) *this = OutOfOrderRanges(o);
+    return *this;
+  }
+  OutOfOrderRanges(OutOfOrderRanges&&) noexcept = default;
+  OutOfOrderRanges& operator=(OutOfOrderRanges&&) noexcept = default;
+
   size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
   bool full() const { return count_ == kCapacity; }
   const Entry& operator[](size_t i) const { return entries_[i]; }
-  const Entry* begin() const { return entries_.data(); }
-  const Entry* end() const { return entries_.data() + count_; }
+  const Entry* begin() const { return entries_.get(); }
+  const Entry* end() const { return entries_.get() + count_; }
 
   // Adds `r` (non-empty), merging it with every range it overlaps or touches; the merged
   // range takes `arrival`. False, changing nothing, when `r` would need a new entry and all
@@ -82,7 +99,7 @@ class OutOfOrderRanges {
   void clear() { count_ = 0; }
 
  private:
-  std::array<Entry, kCapacity> entries_{};
+  std::unique_ptr<Entry[]> entries_;
   size_t count_ = 0;
 };
 
