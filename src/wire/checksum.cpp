@@ -21,14 +21,21 @@ uint16_t fold16(uint64_t s) {
 
 // Ones'-complement sum of `data` as 16-bit words in *native* byte order, folded to 16 bits.
 // The sum of native-order words is the byte-swap of the sum of big-endian words
-// (RFC 1071 §2(B)), so the caller swaps once at the end on little-endian hosts.
-uint16_t native_sum(const std::byte* p, size_t n) {
+// (RFC 1071 §2(B)), so the caller swaps once at the end on little-endian hosts. With kCopy
+// the bytes are also written to `dst` in the same pass (as Linux's csum_partial_copy), so a
+// payload is read once to be both copied and summed.
+template <bool kCopy>
+uint16_t native_sum(const std::byte* p, size_t n, std::byte* dst) {
   uint64_t acc = 0;
   // Fast path: 32 bytes per iteration, 8 bytes per load. Each 64-bit word is added as two
   // 32-bit halves so the 64-bit accumulator cannot overflow for any buffer below 2^32 words.
   while (n >= 32) {
     uint64_t w[4];
     std::memcpy(w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(dst, w, sizeof w);
+      dst += sizeof w;
+    }
     acc += (w[0] & 0xffffffff) + (w[0] >> 32) + (w[1] & 0xffffffff) + (w[1] >> 32);
     acc += (w[2] & 0xffffffff) + (w[2] >> 32) + (w[3] & 0xffffffff) + (w[3] >> 32);
     p += 32;
@@ -37,6 +44,10 @@ uint16_t native_sum(const std::byte* p, size_t n) {
   while (n >= 8) {
     uint64_t w;
     std::memcpy(&w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(dst, &w, sizeof w);
+      dst += sizeof w;
+    }
     acc += (w & 0xffffffff) + (w >> 32);
     p += 8;
     n -= 8;
@@ -44,11 +55,16 @@ uint16_t native_sum(const std::byte* p, size_t n) {
   while (n >= 2) {
     uint16_t w;
     std::memcpy(&w, p, sizeof w);
+    if constexpr (kCopy) {
+      std::memcpy(dst, &w, sizeof w);
+      dst += sizeof w;
+    }
     acc += w;
     p += 2;
     n -= 2;
   }
   if (n == 1) {
+    if constexpr (kCopy) *dst = *p;
     // A trailing odd byte is the high-order byte of a big-endian word padded with zero.
     const uint16_t last = static_cast<uint16_t>(static_cast<uint8_t>(*p));
     acc += std::endian::native == std::endian::little ? last : static_cast<uint16_t>(last << 8);
@@ -67,12 +83,21 @@ uint16_t to_big_endian_sum(uint16_t native) {
 
 void ChecksumAccumulator::add(Bytes data) {
   if (data.empty()) return;
-  uint16_t s = to_big_endian_sum(native_sum(data.data(), data.size()));
+  add_native_sum(native_sum<false>(data.data(), data.size(), nullptr), data.size());
+}
+
+void ChecksumAccumulator::add_copy(Bytes data, std::byte* dst) {
+  if (data.empty()) return;
+  add_native_sum(native_sum<true>(data.data(), data.size(), dst), data.size());
+}
+
+void ChecksumAccumulator::add_native_sum(uint16_t native, size_t len) {
+  uint16_t s = to_big_endian_sum(native);
   // Bytes that start at an odd offset of the whole stream sit in the low half of each
   // word: their sum is the byte-swapped sum (RFC 1071 §2(B)).
   if (odd_) s = static_cast<uint16_t>((s >> 8) | (s << 8));
   acc_ += s;
-  if (data.size() % 2 != 0) odd_ = !odd_;
+  if (len % 2 != 0) odd_ = !odd_;
 }
 
 void ChecksumAccumulator::add_word(uint16_t v) {

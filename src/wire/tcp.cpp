@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cstring>
 
 namespace synack::wire {
 
@@ -59,6 +58,15 @@ SeqLen TcpRepr::segment_len() const {
 }
 
 void TcpRepr::emit_header(MutableBytes out, const PseudoHeader& pseudo) const {
+  emit_impl(out, pseudo, false);
+}
+
+void TcpRepr::emit(MutableBytes out, const PseudoHeader& pseudo) const {
+  assert(out.size() >= size());
+  emit_impl(out, pseudo, true);
+}
+
+void TcpRepr::emit_impl(MutableBytes out, const PseudoHeader& pseudo, bool copy_payload) const {
   const size_t hlen = header_len();
   assert(fits() && out.size() >= hlen);
   std::byte* p = out.data();
@@ -73,14 +81,13 @@ void TcpRepr::emit_header(MutableBytes out, const PseudoHeader& pseudo) const {
   options.emit(out.subspan(kTcpMinHeaderLen, hlen - kTcpMinHeaderLen));
   ChecksumAccumulator acc = pseudo.start(static_cast<uint32_t>(hlen + payload.size()));
   acc.add(out.first(hlen));
-  acc.add(payload);
+  // The payload is read once: copied and summed in the same pass.
+  if (copy_payload) {
+    acc.add_copy(payload, p + hlen);
+  } else {
+    acc.add(payload);
+  }
   store_be16(p + 16, acc.checksum());
-}
-
-void TcpRepr::emit(MutableBytes out, const PseudoHeader& pseudo) const {
-  assert(out.size() >= size());
-  emit_header(out, pseudo);
-  if (!payload.empty()) std::memcpy(out.data() + header_len(), payload.data(), payload.size());
 }
 
 bool TcpRepr::operator==(const TcpRepr& o) const {

@@ -229,15 +229,56 @@ size_t TcpOptions::layout(std::byte* out, bool aligned) const {
   return w.size();
 }
 
-size_t TcpOptions::size() const {
-  const size_t aligned = layout(nullptr, true);
-  return aligned <= kTcpMaxOptionsLen ? aligned : layout(nullptr, false);
+namespace {
+
+size_t round_up4(size_t n) {
+  return (n + 3) & ~size_t{3};
+}
+
+// What layout() writes, computed: with alignment NOPs (Linux's layout) or packed.
+size_t aligned_size(const TcpOptionsShape& o) {
+  size_t n = o.mss ? kMssLen : 0;
+  if (o.timestamps) {
+    n += 2 + kTimestampsLen;  // SACK-permitted or two NOPs in front
+  } else if (o.sack_permitted) {
+    n += 2 + kSackPermittedLen;
+  }
+  if (o.window_scale) n += 1 + kWindowScaleLen;
+  if (o.sack_blocks > 0) n += 2 + 2 + kSackBlockLen * o.sack_blocks;
+  return round_up4(n + o.unknown_len);
+}
+
+size_t packed_size(const TcpOptionsShape& o) {
+  size_t n = o.mss ? kMssLen : 0;
+  if (o.timestamps) n += kTimestampsLen;
+  if (o.sack_permitted) n += kSackPermittedLen;
+  if (o.window_scale) n += kWindowScaleLen;
+  if (o.sack_blocks > 0) n += 2 + kSackBlockLen * o.sack_blocks;
+  return round_up4(n + o.unknown_len);
+}
+
+}  // namespace
+
+TcpOptionsShape TcpOptions::shape() const {
+  return TcpOptionsShape{.mss = mss.has_value(),
+                         .window_scale = window_scale.has_value(),
+                         .sack_permitted = sack_permitted,
+                         .timestamps = timestamps.has_value(),
+                         .sack_blocks = sack.size(),
+                         .unknown_len = unknown.encoded().size()};
+}
+
+size_t TcpOptions::size_of(const TcpOptionsShape& shape) {
+  const size_t aligned = aligned_size(shape);
+  return aligned <= kTcpMaxOptionsLen ? aligned : packed_size(shape);
 }
 
 void TcpOptions::emit(MutableBytes out) const {
-  const bool aligned = layout(nullptr, true) <= kTcpMaxOptionsLen;
-  assert(out.size() >= layout(nullptr, aligned));
-  layout(out.data(), aligned);
+  const TcpOptionsShape sh = shape();
+  const bool aligned = aligned_size(sh) <= kTcpMaxOptionsLen;
+  assert(out.size() >= size_of(sh));
+  [[maybe_unused]] const size_t written = layout(out.data(), aligned);
+  assert(written == size_of(sh));
 }
 
 }  // namespace synack::wire

@@ -106,6 +106,34 @@ TEST(Checksum, AccumulatorSplitsAnywhereEqualOneShot) {
   }
 }
 
+// One pass that copies and sums: the same sum as add(), the same bytes as a memcpy, after
+// any number of bytes already added (odd or even) and at any alignment of either side.
+TEST(Checksum, AddCopySumsAsAddAndCopiesEveryByte) {
+  std::mt19937 rng(1071);
+  for (size_t len = 0; len <= 300; ++len) {
+    for (size_t prefix = 0; prefix <= 3; ++prefix) {
+      const ByteVec data = random_bytes(rng, len + 8);
+      const ByteVec head = random_bytes(rng, prefix);
+      const size_t src_at = len % 8;
+      const size_t dst_at = (len / 8) % 8;
+      const Bytes src = Bytes(data).subspan(src_at, len);
+      ChecksumAccumulator plain;
+      plain.add(head);
+      plain.add(src);
+      ChecksumAccumulator copying;
+      copying.add(head);
+      ByteVec out(len + 16, std::byte{0xee});
+      copying.add_copy(src, out.data() + dst_at);
+      ASSERT_EQ(copying.sum(), plain.sum()) << "len " << len << " prefix " << prefix;
+      for (size_t i = 0; i < out.size(); ++i) {
+        const bool inside = i >= dst_at && i < dst_at + len;
+        ASSERT_EQ(out[i], inside ? src[i - dst_at] : std::byte{0xee})
+            << "len " << len << " at " << i;
+      }
+    }
+  }
+}
+
 TEST(Checksum, AddU16AndU32AfterOddBytes) {
   std::mt19937 rng(791);
   std::uniform_int_distribution<uint32_t> u32;

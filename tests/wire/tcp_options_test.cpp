@@ -407,6 +407,28 @@ TEST(TcpOptionsEmit, EveryCombinationHasSizeMultipleOfFourAndRoundTrips) {
   EXPECT_GT(fitting, 200);
 }
 
+// The shapes the engine asks about before building a data segment (payload room): the
+// timestamps with up to three SACK blocks, or up to four SACK blocks alone.
+TEST(TcpOptionsEmit, SizeOfAShapeIsTheSizeOfOptionsOfThatShape) {
+  for (const bool ts : {false, true}) {
+    for (size_t blocks = 0; blocks <= kMaxSackBlocks; ++blocks) {
+      TcpOptions o;
+      if (ts) o.timestamps = TcpTimestamps{1, 2};
+      for (uint32_t b = 0; b < blocks; ++b) {
+        o.sack.push_back(SackBlock{SeqNum(100 * b), SeqNum(100 * b + 50)});
+      }
+      const size_t n = TcpOptions::size_of({.timestamps = ts, .sack_blocks = blocks});
+      EXPECT_EQ(n, o.size()) << "ts " << ts << " blocks " << blocks;
+      if (o.fits()) {
+        EXPECT_EQ(emit(o).size(), n);
+      }
+    }
+  }
+  EXPECT_EQ(TcpOptions::size_of({.timestamps = true}), 12u);
+  EXPECT_EQ(TcpOptions::size_of({.timestamps = true, .sack_blocks = 3}), 40u);
+  EXPECT_EQ(TcpOptions::size_of({.sack_blocks = 4}), 36u);
+}
+
 // Random well-formed option areas of at most 40 bytes.
 ByteVec random_area(std::mt19937& rng) {
   std::uniform_int_distribution<uint32_t> u32;

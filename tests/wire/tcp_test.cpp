@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -322,6 +323,35 @@ TEST(TcpFlagsWire, EachBitSitsWhereTheRfcsPutIt) {
   ByteVec out(repr.size());
   repr.emit(out, PseudoHeader::ipv4(kHostA, kHostB, ip_protocol::kTcp));
   EXPECT_EQ(std::to_integer<unsigned>(out[13]), 0x10u | 0x20u);
+}
+
+// emit() copies and checksums the payload in one pass: the same bytes as emit_header()
+// followed by the payload, for every payload length parity and header length.
+TEST(TcpEmit, EmitEqualsHeaderThenPayloadForAnyLength) {
+  const auto pseudo = PseudoHeader::ipv4(kHostA, kHostB, ip_protocol::kTcp);
+  ByteVec data(1500);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = static_cast<std::byte>(i * 7 + 3);
+  for (const bool with_ts : {false, true}) {
+    for (size_t len :
+         {size_t{0}, size_t{1}, size_t{2}, size_t{7}, size_t{33}, size_t{1447}, size_t{1448}}) {
+      TcpRepr repr;
+      repr.src_port = 1;
+      repr.dst_port = 2;
+      repr.seq = SeqNum(3);
+      repr.ack = SeqNum(4);
+      if (with_ts) repr.options.timestamps = TcpTimestamps{5, 6};
+      repr.payload = Bytes(data).subspan(1, len);
+      ByteVec one(repr.size());
+      repr.emit(one, pseudo);
+      ByteVec two(repr.size());
+      repr.emit_header(two, pseudo);
+      std::copy(repr.payload.begin(), repr.payload.end(),
+                two.begin() + static_cast<std::ptrdiff_t>(repr.header_len()));
+      EXPECT_EQ(one, two) << "len " << len << " ts " << with_ts;
+      EXPECT_TRUE(parses(TcpView::parse(one, pseudo)));
+    }
+  }
 }
 
 TEST(TcpFlagsWire, ReservedAeCwrEcePreservedThroughRoundTrip) {

@@ -13,6 +13,9 @@ namespace synack::wire {
 class ChecksumAccumulator {
  public:
   void add(Bytes data);
+  // add(data) that also copies `data` to `dst` (data.size() bytes; no overlap) in the same
+  // pass over the bytes.
+  void add_copy(Bytes data, std::byte* dst);
   void add_u16(uint16_t v) { add_word(v); }
   void add_u32(uint32_t v) {
     add_word(static_cast<uint16_t>(v >> 16));
@@ -28,6 +31,7 @@ class ChecksumAccumulator {
 
  private:
   void add_word(uint16_t v);
+  void add_native_sum(uint16_t native, size_t len);
 
   uint64_t acc_ = 0;  // big-endian-word sum, folded lazily
   bool odd_ = false;  // an odd number of bytes has been added so far

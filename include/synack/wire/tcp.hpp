@@ -119,6 +119,9 @@ struct TcpRepr {
 
   // Field-wise equality, payload compared by content.
   bool operator==(const TcpRepr& o) const;
+
+ private:
+  void emit_impl(MutableBytes out, const PseudoHeader& pseudo, bool copy_payload) const;
 };
 
 }  // namespace synack::wire

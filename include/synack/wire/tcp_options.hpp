@@ -98,6 +98,16 @@ class UnknownTcpOptions {
   uint8_t len_ = 0;
 };
 
+// Which options a TCP header carries, without their values: enough to know its length.
+struct TcpOptionsShape {
+  bool mss = false;
+  bool window_scale = false;
+  bool sack_permitted = false;
+  bool timestamps = false;
+  size_t sack_blocks = 0;
+  size_t unknown_len = 0;  // TLV bytes of the options synack does not interpret
+};
+
 struct TcpOptions {
   std::optional<uint16_t> mss;
   std::optional<uint8_t> window_scale;  // as received; RFC 7323 §2.3 clamping is the engine's
@@ -113,7 +123,11 @@ struct TcpOptions {
   // Bytes emit() writes: a multiple of 4. Options are laid out as Linux lays them out
   // (MSS; SACK-permitted + timestamps; NOP-aligned window scale; NOP-aligned SACK blocks),
   // or packed without alignment NOPs when that would exceed 40 bytes.
-  size_t size() const;
+  size_t size() const { return size_of(shape()); }
+  // size() for options of this shape, computed without laying them out (once per segment
+  // on the send path: what room the payload has).
+  static size_t size_of(const TcpOptionsShape& shape);
+  TcpOptionsShape shape() const;
   // Writes exactly size() bytes, padding with EOL (zero) bytes.
   void emit(MutableBytes out) const;
   // Whether the options fit in the 40-byte options area.
