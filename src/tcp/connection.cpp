@@ -6,6 +6,7 @@
 #include <array>
 #include <cassert>
 #include <cstring>
+#include <limits>
 #include <span>
 
 #include "synack/tcp/reset.hpp"
@@ -95,11 +96,23 @@ Connection::Connection(const Config& config)
       cc_(config.congestion, config.mss) {}
 
 std::optional<Instant> Connection::next_deadline() const {
-  std::optional<Instant> t = timers_.next_deadline();
-  for (const auto& d : {reo_deadline_, tlp_deadline_, pace_wait_}) {
-    if (d && (!t || *d < *t)) t = d;
-  }
-  return t;
+  // Asked after every packet (the stack keeps its wheel in step): a plain minimum over the
+  // nine deadlines, without building optionals along the way.
+  int64_t t = std::numeric_limits<int64_t>::max();
+  bool any = false;
+  const auto take = [&](const std::optional<Instant>& d) {
+    if (d) {
+      t = std::min(t, d->as_micros());
+      any = true;
+    }
+  };
+  for (Timer timer : kTimerPriority)
+    take(timers_.deadline(timer));
+  take(reo_deadline_);
+  take(tlp_deadline_);
+  take(pace_wait_);
+  if (!any) return std::nullopt;
+  return Instant::from_micros(t);
 }
 
 // --- Helpers ---------------------------------------------------------------------------
@@ -1183,11 +1196,16 @@ std::optional<TcpRepr> Connection::transmit_probe(Instant now) {
   return seg;
 }
 
-size_t Connection::payload_room() {
+size_t Connection::payload_room() const {
   // Eff.snd.MSS less this segment's options (RFC 9293 §3.7.1): timestamps and any SACK
-  // blocks ride on every data segment.
-  const TcpRepr probe = make_segment(snd_nxt_, TcpFlags::kAck);
-  const size_t options_len = probe.options.size();
+  // blocks ride on every data segment, as make_segment() adds them; their length is
+  // computed from that shape, without building the options.
+  size_t sack_blocks = 0;
+  if (sack_ok_ && rcvbuf_.has_out_of_order()) {
+    sack_blocks = rcvbuf_.sack_ranges(ts_ok_ ? 3 : wire::kMaxSackBlocks).size();
+  }
+  const size_t options_len =
+      wire::TcpOptions::size_of({.timestamps = ts_ok_, .sack_blocks = sack_blocks});
   return effective_mss() > options_len ? effective_mss() - options_len : 1;
 }
 
@@ -1211,9 +1229,10 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now, bool loss_probe) {
   const uint64_t next = send_offset(snd_nxt_);
   const uint64_t unsent = data_end - std::min(next, data_end);
 
-  const size_t max_payload = payload_room();
   const SeqNum window_end = snd_una_ + SeqLen(snd_wnd_);
   const uint64_t usable = after(window_end, snd_nxt_) ? (window_end - snd_nxt_).value() : 0;
+  // Nothing to send (the common case on every poll) costs no look at the options.
+  const size_t max_payload = unsent > 0 && usable > 0 ? payload_room() : 1;
   const size_t len = static_cast<size_t>(std::min<uint64_t>({unsent, usable, max_payload}));
   const bool send_fin = fin_queued_ && next + len == data_end;
 

@@ -6,10 +6,27 @@
 
 namespace synack::tcp {
 
+void SentSegments::insert(size_t i, const SentSegment& s) {
+  v_.insert(v_.begin() + static_cast<std::ptrdiff_t>(head_ + i), s);
+}
+
+void SentSegments::pop_front() {
+  ++head_;
+  if (head_ == v_.size()) {
+    clear();  // keeps the capacity for the next flight
+  } else if (head_ >= 32 && head_ * 2 >= v_.size()) {
+    // Amortized O(1): each record moves at most once per record dropped before it.
+    v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
 void Scoreboard::clear() {
   segs_.clear();
   sacked_ = lost_ = retrans_ = 0;
   fack_ = high_ = una_;
+  unordered_end_ = una_;
+  last_new_sent_ = Instant();
 }
 
 void Scoreboard::reset(uint64_t una) {
@@ -31,7 +48,7 @@ size_t Scoreboard::split_at(uint64_t offset) {
   SentSegment tail = segs_[i];
   tail.begin = offset;
   segs_[i].end = offset;
-  segs_.insert(segs_.begin() + static_cast<std::ptrdiff_t>(i + 1), tail);
+  segs_.insert(i + 1, tail);
   return i + 1;
 }
 
@@ -81,9 +98,13 @@ void Scoreboard::on_transmit(uint64_t begin, uint64_t end, Instant now, uint32_t
       s.ever_retransmitted = true;
       set_retrans(s, true);
     }
+    unordered_end_ = std::max(unordered_end_, stop);
     begin = stop;
   }
   if (end > begin) {
+    // New data is in send-time order unless the caller's clock went back.
+    if (now < last_new_sent_) unordered_end_ = end;
+    last_new_sent_ = now;
     segs_.push_back(SentSegment{.begin = begin, .end = end, .sent = now, .tsval = tsval});
     high_ = end;
   }
@@ -204,11 +225,15 @@ Scoreboard::RackResult Scoreboard::rack_detect_loss(Instant now, Instant rack_xm
                                                     Duration reo_wnd) {
   RackResult r;
   for (SentSegment& s : segs_) {
+    // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, Segment.xmit_ts, Segment.end_seq).
+    const bool sent_after = rack_xmit > s.sent || (rack_xmit == s.sent && rack_end > s.end);
+    // From unordered_end_ on, records are in (xmit_ts, end_seq) order: the first one not
+    // sent before RACK's segment ends the walk, as Linux's time-sorted queue does (RFC 8985
+    // §6.2 step 5 only considers segments sent before it).
+    if (!sent_after && s.begin >= unordered_end_) break;
     if (s.sacked) continue;
     // Already marked and waiting for its retransmission.
     if (s.lost && !s.retrans_in_flight) continue;
-    // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, Segment.xmit_ts, Segment.end_seq).
-    const bool sent_after = rack_xmit > s.sent || (rack_xmit == s.sent && rack_end > s.end);
     if (!sent_after) continue;
     const Instant deadline = s.sent + rack_rtt + reo_wnd;
     if (deadline <= now) {

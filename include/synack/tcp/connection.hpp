@@ -269,7 +269,7 @@ class Connection {
   std::optional<wire::TcpRepr> transmit_lost(Instant now);
   bool pacing_allows(uint64_t len, Instant now);
   void paced(uint64_t len);
-  size_t payload_room();  // payload bytes of a full data segment, options considered
+  size_t payload_room() const;  // payload bytes of a full data segment, options considered
   void restart_keepalive(Instant now);
 
   bool can_send() const;

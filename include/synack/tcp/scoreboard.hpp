@@ -21,9 +21,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "synack/time.hpp"
 
@@ -45,6 +45,36 @@ struct SentSegment {
   bool sacked = false;
   bool lost = false;
   uint64_t len() const { return end - begin; }
+};
+
+// The records in offset order: a vector with a moving front. It allocates nothing until the
+// first segment is sent (an idle connection pays for no block, unlike std::deque), and a
+// busy one reuses its capacity: acknowledged records are dropped from the front by
+// advancing an index, and the vector is compacted once the dead prefix outweighs the rest.
+class SentSegments {
+ public:
+  bool empty() const { return head_ == v_.size(); }
+  size_t size() const { return v_.size() - head_; }
+  SentSegment& operator[](size_t i) { return v_[head_ + i]; }
+  const SentSegment& operator[](size_t i) const { return v_[head_ + i]; }
+  SentSegment& front() { return v_[head_]; }
+  const SentSegment& front() const { return v_[head_]; }
+  const SentSegment& back() const { return v_.back(); }
+  SentSegment* begin() { return v_.data() + head_; }
+  SentSegment* end() { return v_.data() + v_.size(); }
+  const SentSegment* begin() const { return v_.data() + head_; }
+  const SentSegment* end() const { return v_.data() + v_.size(); }
+  void push_back(const SentSegment& s) { v_.push_back(s); }
+  void insert(size_t i, const SentSegment& s);  // before the i-th record
+  void pop_front();
+  void clear() {
+    v_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<SentSegment> v_;
+  size_t head_ = 0;  // records before it were acknowledged
 };
 
 class Scoreboard {
@@ -138,7 +168,7 @@ class Scoreboard {
   size_t lost_segments() const;
   // Recomputes the counters from the records: for tests.
   bool consistent() const;
-  const std::deque<SentSegment>& segments() const { return segs_; }
+  std::span<const SentSegment> segments() const { return {segs_.begin(), segs_.end()}; }
 
  private:
   // Splits the record containing `offset` so that a record starts there; returns its index.
@@ -149,13 +179,18 @@ class Scoreboard {
   void set_retrans(SentSegment& s, bool on);
   void drop(const SentSegment& s);  // the counters without `s`
 
-  std::deque<SentSegment> segs_;
+  SentSegments segs_;
   uint64_t una_ = 0;
   uint64_t high_ = 0;
   uint64_t fack_ = 0;
   uint64_t sacked_ = 0;
   uint64_t lost_ = 0;
   uint64_t retrans_ = 0;
+  // Records ending at or below this offset may be out of send-time order (retransmitted,
+  // or sent while the clock went back); above it they were sent once, in offset order,
+  // which lets RACK stop early.
+  uint64_t unordered_end_ = 0;
+  Instant last_new_sent_;  // the newest transmission of new data
 };
 
 }  // namespace synack::tcp
