@@ -47,7 +47,7 @@ class EventQueue {
  private:
   // The stack takes a connection's events after every packet and call, so a few suffice
   // (a segment changes state at most twice and adds readable/writable/connected).
-  static constexpr size_t kCapacity = 16;
+  static constexpr size_t kCapacity = 8;
   std::array<Event, kCapacity> ring_{};
   size_t head_ = 0;
   size_t size_ = 0;
