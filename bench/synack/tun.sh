@@ -33,9 +33,9 @@ run() {  # DIR NET
   ip tuntap add dev bt0 mode tun && ip addr add "$net.1/24" dev bt0 && ip link set bt0 up
   local kernel reverse=()
   if [[ $dir == tx ]]; then
-    timeout $((SECONDS_PER_RUN + 20)) socat -u TCP-LISTEN:$port,bind=$net.1 OPEN:/dev/null 2>/dev/null &
+    timeout $((SECONDS_PER_RUN + 20)) socat -b 262144 -u TCP-LISTEN:$port,bind=$net.1,setsockopt-string=6:13:cubic OPEN:/dev/null 2>/dev/null &
   else
-    timeout $((SECONDS_PER_RUN + 20)) socat -u OPEN:/dev/zero TCP-LISTEN:$port,bind=$net.1 2>/dev/null &
+    timeout $((SECONDS_PER_RUN + 20)) socat -b 262144 -u OPEN:/dev/zero TCP-LISTEN:$port,bind=$net.1,setsockopt-string=6:13:cubic 2>/dev/null &
     reverse=(--reverse)
   fi
   kernel=$!
