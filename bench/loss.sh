@@ -12,6 +12,8 @@
 # time the receiver measured. Prints a table with the ratio synack/kernel per row, and
 # writes it as JSON to OUT (default bench-loss.json). Needs root (a private network
 # namespace of its own: `unshare -n`). Usage: bench/loss.sh PATH/TO/synack [SECONDS] [OUT]
+# LOSSES="0.1% 1%" in the environment runs only those rows; KEEP=DIR keeps each run's
+# JSON and, for the kernel sender, its TcpExt counters (/proc/net/netstat) in DIR.
 set -u
 
 SYNACK=${1:-}
@@ -23,6 +25,7 @@ if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
 fi
 SYNACK=$(readlink -f "$SYNACK")
 OUT=$(readlink -f "$OUT")
+[[ -n "${KEEP:-}" ]] && mkdir -p "$KEEP" && KEEP=$(readlink -f "$KEEP")
 
 if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
   if [[ $(id -u) -ne 0 ]]; then
@@ -62,6 +65,7 @@ synack_sender() {  # LOSS NET
   wait "$client"
   wait "$sink" 2>/dev/null
   ip link del bl0 2>/dev/null
+  [[ -n "${KEEP:-}" ]] && cp "$WORK/client.json" "$KEEP/synack-$loss.json"
   /usr/bin/python3 - "$WORK/client.json" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
@@ -88,6 +92,10 @@ kernel_sender() {  # LOSS NET
   local retrans
   retrans=$(awk '/^Tcp:/ { if (h) { print $13 } else { h = 1 } }' /proc/net/snmp)
   wait "$server"
+  if [[ -n "${KEEP:-}" ]]; then
+    cp "$WORK/server.json" "$KEEP/kernel-$loss.json"
+    cat /proc/net/netstat /proc/net/snmp >"$KEEP/kernel-$loss.netstat"
+  fi
   /usr/bin/python3 - "$WORK/server.json" "$retrans" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
@@ -98,7 +106,7 @@ PY
 echo "synack: CUBIC (the default); the kernel: $KERNEL_CC"
 printf '%-34s %12s %12s %8s %14s\n' "path (20 ms RTT, 100 Mbit/s)" "synack Mbit/s" "kernel Mbit/s" "ratio" "retrans s/k"
 i=0
-for loss in 0% 0.1% 1% 3%; do
+for loss in ${LOSSES:-0% 0.1% 1% 3%}; do
   i=$((i + 1))
   read -r s_mbps s_retr < <(synack_sender "$loss" "10.9$i.0")
   read -r k_mbps k_retr < <(kernel_sender "$loss" "10.8$i.0")

@@ -348,7 +348,7 @@ ConnectionStatus Connection::status() const {
       .srtt = rtt_.srtt(),
       .rttvar = rtt_.rttvar(),
       .rto = rtt_.rto(),
-      .cwnd = static_cast<uint32_t>(std::min<uint64_t>(cc_.cwnd(), UINT32_MAX)),
+      .cwnd = static_cast<uint32_t>(std::min<uint64_t>(send_window(), UINT32_MAX)),
       .ssthresh = cc_.ssthresh() == CongestionControl::kInfiniteSsthresh
                       ? std::nullopt
                       : std::optional<uint32_t>(
@@ -1251,7 +1251,7 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now, bool loss_probe) {
     // RFC 5681 §3.1, RFC 6675 §5: never more than cwnd in flight (pipe with SACK,
     // FlightSize without). An empty flight always allows one segment.
     const uint64_t pipe = in_flight();
-    if (pipe > 0 && pipe + seq_len > cc_.cwnd()) {
+    if (pipe > 0 && pipe + seq_len > send_window()) {
       cwnd_limited_ = true;
       return std::nullopt;
     }
@@ -1291,7 +1291,7 @@ std::optional<TcpRepr> Connection::transmit_lost(Instant now) {
   if (e > window_end && window_end > b) e = std::min(e, std::max(window_end, b + 1));
   const uint64_t pipe = in_flight();
   if (!fast_retransmit_pending_) {
-    if (pipe > 0 && pipe + (e - b) > cc_.cwnd()) {
+    if (pipe > 0 && pipe + (e - b) > send_window()) {
       cwnd_limited_ = true;
       return std::nullopt;
     }
@@ -1342,6 +1342,8 @@ TcpRepr Connection::emit_range(uint64_t begin, uint64_t end, Instant now, bool r
   const uint32_t tsval = ts_ok_ ? ts_now(now) : 0;
   const uint64_t high_before = sb_.high_data();
   sb_.on_transmit(begin, end, now, tsval);
+  // RFC 6937 §3: "on any data transmission or retransmission: prr_out += (data sent)".
+  if (prr_ && recovery_ == RecoveryState::kFast) prr_->out += end - begin;
   const SeqNum seq_end = send_seq(end);
   if (len < payload_room() && after(seq_end, snd_sml_)) snd_sml_ = seq_end;
   if (retransmission) {
@@ -1449,6 +1451,7 @@ void Connection::start_sender() {
   recovery_point_ = 0;
   dupacks_ = 0;
   reno_credit_ = 0;
+  prr_.reset();
   idle_since_.reset();
 }
 
@@ -1459,6 +1462,46 @@ uint64_t Connection::in_flight() const {
   // step 4's window inflation, and RFC 3042's limited transmit, counted as Linux does:
   // as if the duplicate ACKs were SACKs).
   return pipe > reno_credit_ ? pipe - reno_credit_ : 0;
+}
+
+uint64_t Connection::send_window() const {
+  return recovery_ == RecoveryState::kFast && prr_ ? prr_->window : cc_.cwnd();
+}
+
+void Connection::prr_on_ack(uint64_t delivered, uint64_t newly_lost, bool advanced) {
+  // RFC 6937 §3, on every ACK in fast recovery, after the scoreboard and the loss marks
+  // took it in. An ACK that delivered nothing changes nothing (as Linux's
+  // tcp_cwnd_reduction()): losses marked later (the reordering timer) free room in the
+  // same window.
+  if (delivered == 0) return;
+  Prr& p = *prr_;
+  p.delivered += delivered;  // "prr_delivered += DeliveredData"
+  const uint64_t pipe = in_flight();
+  const uint64_t ssthresh = cc_.ssthresh();
+  uint64_t sndcnt = 0;
+  if (pipe > ssthresh) {
+    // Proportional rate reduction: "sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) -
+    // prr_out": the flight shrinks to ssthresh in step with what is delivered.
+    __extension__ using u128 = unsigned __int128;
+    const u128 fs = std::max<uint64_t>(p.recover_fs, 1);
+    const u128 target = (static_cast<u128>(p.delivered) * ssthresh + fs - 1) / fs;
+    sndcnt = target > p.out ? static_cast<uint64_t>(target - p.out) : 0;
+  } else {
+    // pipe at or below ssthresh (more was lost than the reduction asks): a reduction bound.
+    // PRR-CRB: "limit = prr_delivered - prr_out" (packet conservation). PRR-SSRB: "limit =
+    // MAX(prr_delivered - prr_out, DeliveredData) + MSS", slow start back to ssthresh; the
+    // extra MSS only on an ACK that advances SND.UNA and shows no new loss (Linux, and the
+    // SafeACK of RFC 6937's successor, RFC 9937).
+    const uint64_t banked = p.delivered > p.out ? p.delivered - p.out : 0;
+    uint64_t limit = banked;
+    if (cfg_.recovery_rate == RecoveryRate::kPrrSsrb) {
+      limit = std::max(banked, delivered);
+      if (advanced && newly_lost == 0) limit += effective_mss();
+    }
+    sndcnt = std::min(ssthresh - pipe, limit);
+  }
+  // "cwnd = pipe + sndcnt": what may be in flight until the next ACK.
+  p.window = pipe + sndcnt;
 }
 
 Duration Connection::reo_wnd() const {
@@ -1495,6 +1538,13 @@ void Connection::enter_fast_recovery(Instant now) {
   } else {
     cc_.on_congestion_event(now, sb_.high_data() - sb_.una());
   }
+  // RFC 6937 §3 "on entering recovery": prr_delivered = prr_out = 0, RecoverFS = snd.nxt -
+  // snd.una. Until the first ACK sets it, the window is what is in flight (only the fast
+  // retransmission below goes).
+  prr_.reset();
+  if (cfg_.recovery_rate != RecoveryRate::kRfc6675) {
+    prr_ = Prr{.recover_fs = sb_.high_data() - sb_.una(), .window = in_flight()};
+  }
   tlp_deadline_.reset();
   // RFC 5681 §3.2 step 4 (RFC 6675 §5 step (4.3)): the first lost segment is retransmitted
   // at once, whatever pipe and the reduced cwnd say.
@@ -1517,6 +1567,7 @@ void Connection::exit_recovery(Instant now) {
   reno_credit_ = 0;
   dupacks_ = 0;
   fast_retransmit_pending_ = false;
+  prr_.reset();  // RFC 6937 §3: recovery ends with cwnd = ssthresh (the controller's)
 }
 
 void Connection::undo_recovery(std::string_view why) {
@@ -1535,11 +1586,12 @@ void Connection::undo_recovery(std::string_view why) {
     reno_credit_ = 0;
     dupacks_ = 0;
   }
+  prr_.reset();
   rtt_.reset_backoff();
   ++stats_.spurious_recoveries;
 }
 
-void Connection::detect_losses(Instant now, bool may_enter_recovery) {
+uint64_t Connection::detect_losses(Instant now, bool may_enter_recovery) {
   uint64_t lost = 0;
   // RFC 6675 §4 IsLost(): kept while the path has not been seen to reorder (RFC 8985 §6.2
   // step 4 sets the reordering window to zero in that case for the same reason); once it
@@ -1554,6 +1606,7 @@ void Connection::detect_losses(Instant now, bool may_enter_recovery) {
   if (lost > 0 && may_enter_recovery && recovery_ == RecoveryState::kOpen) {
     enter_fast_recovery(now);
   }
+  return lost;
 }
 
 void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_changed,
@@ -1656,8 +1709,11 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
     ecn_recover_.reset();
   }
 
+  // RFC 6937 §3 DeliveredData, and the bytes this ACK showed lost (for PRR).
+  uint64_t prr_delivered = delivered;
+  uint64_t newly_lost = 0;
   if (sack_ok_) {
-    detect_losses(now, true);
+    newly_lost = detect_losses(now, true);
   } else {
     // RFC 6582 NewReno. A duplicate ACK (RFC 5681 §2): nothing new acknowledged, no data,
     // the same window, data outstanding.
@@ -1667,8 +1723,13 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
       if (recovery_ == RecoveryState::kFast) {
         // §3.2 step 5, a partial ACK: retransmit the first unacknowledged segment; the
         // window deflates by the amount acknowledged.
-        reno_credit_ = reno_credit_ > r.acked ? reno_credit_ - r.acked : 0;
-        sb_.mark_first_lost();
+        const uint64_t deflated = std::min(reno_credit_, r.acked);
+        reno_credit_ -= deflated;
+        newly_lost = sb_.mark_first_lost();
+        // RFC 6937 §3 without SACK: the duplicate ACKs already counted what this ACK
+        // covers, beyond them (at least one segment, as Linux) is delivered now.
+        prr_delivered =
+            r.acked > deflated ? r.acked - deflated : std::min<uint64_t>(r.acked, effective_mss());
       } else {
         dupacks_ = 0;
         reno_credit_ = 0;
@@ -1678,15 +1739,17 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
       const uint64_t flight = sb_.high_data() - sb_.una();
       const uint64_t cap = flight > effective_mss() ? flight - effective_mss() : 0;
       reno_credit_ = std::min(reno_credit_ + effective_mss(), cap);
+      prr_delivered = effective_mss();  // RFC 6937 §3: a duplicate ACK delivered one MSS
       // §3.2 step 2: the third duplicate ACK starts fast retransmit, if the ACK covers
       // more than "recover" (no recovery started for this window yet).
       if (recovery_ == RecoveryState::kOpen && dupacks_ >= Scoreboard::kDupThresh &&
           (una >= recovery_point_ || recovery_point_ == 0)) {
-        sb_.mark_first_lost();
+        newly_lost = sb_.mark_first_lost();
         enter_fast_recovery(now);
       }
     }
   }
+  if (recovery_ == RecoveryState::kFast && prr_) prr_on_ack(prr_delivered, newly_lost, advanced);
 
   // Slow start or congestion avoidance: on ACKs outside fast recovery that acknowledge new
   // data cumulatively (RFC 5681 §3.1; duplicate ACKs never open the window), counting what
@@ -1871,6 +1934,7 @@ void Connection::on_retransmit_timeout(Instant now) {
     sb_.mark_all_lost();
     if (recovery_ == RecoveryState::kFast) exit_rack_episode();
     recovery_ = RecoveryState::kTimeout;
+    prr_.reset();
     recovery_point_ = sb_.high_data();
     fast_retransmit_pending_ = false;
     reno_credit_ = 0;

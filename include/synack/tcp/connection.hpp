@@ -100,7 +100,8 @@ struct ConnectionStatus {
   Duration rttvar;
   Duration rto;
   // The congestion window (bytes); ssthresh is nullopt while still "arbitrarily high"
-  // (RFC 5681 §3.1).
+  // (RFC 5681 §3.1). During fast recovery cwnd is proportional rate reduction's (RFC 6937
+  // §3: pipe + sndcnt as of the last ACK, as Linux reports it); it ends at ssthresh.
   std::optional<uint32_t> cwnd;
   std::optional<uint32_t> ssthresh;
   uint64_t in_flight = 0;    // RFC 6675 pipe (FlightSize without SACK), bytes
@@ -252,7 +253,7 @@ class Connection {
   // 4015, 3168).
   void start_sender();
   void sender_on_ack(const wire::TcpRepr& seg, bool advanced, bool window_changed, Instant now);
-  void detect_losses(Instant now, bool may_enter_recovery);
+  uint64_t detect_losses(Instant now, bool may_enter_recovery);  // the bytes newly lost
   void enter_fast_recovery(Instant now);
   void exit_recovery(Instant now);
   void undo_recovery(std::string_view why);
@@ -264,6 +265,9 @@ class Connection {
   void arm_tlp(Instant now);
   Duration reo_wnd() const;
   uint64_t in_flight() const;
+  // The window the sender fills: PRR's during fast recovery, cwnd otherwise.
+  uint64_t send_window() const;
+  void prr_on_ack(uint64_t delivered, uint64_t newly_lost, bool advanced);
   // Sends [begin, end) of the send stream (the FIN counts as the octet after the data).
   wire::TcpRepr emit_range(uint64_t begin, uint64_t end, Instant now, bool retransmission);
   std::optional<wire::TcpRepr> transmit_lost(Instant now);
@@ -363,7 +367,15 @@ class Connection {
   bool fast_retransmit_pending_ = false;  // the episode's first retransmission is owed
   uint32_t dupacks_ = 0;                  // RFC 5681 duplicate ACKs in a row (without SACK)
   uint64_t reno_credit_ = 0;              // without SACK: bytes duplicate ACKs say have left
-  std::optional<Duration> ack_rtt_;       // the RTT sample the ACK being processed gave
+  // RFC 6937 §3 proportional rate reduction, for the fast recovery in progress (bytes).
+  struct Prr {
+    uint64_t recover_fs = 0;  // RecoverFS: FlightSize when recovery began
+    uint64_t delivered = 0;   // prr_delivered
+    uint64_t out = 0;         // prr_out
+    uint64_t window = 0;      // pipe + sndcnt as of the last ACK: what may be in flight
+  };
+  std::optional<Prr> prr_;
+  std::optional<Duration> ack_rtt_;  // the RTT sample the ACK being processed gave
   Duration min_rtt_;
   bool cwnd_limited_ = false;          // the last send attempt found cwnd full
   std::optional<Instant> idle_since_;  // when the flight last became empty
