@@ -1468,7 +1468,7 @@ uint64_t Connection::send_window() const {
   return recovery_ == RecoveryState::kFast && prr_ ? prr_->window : cc_.cwnd();
 }
 
-void Connection::prr_on_ack(uint64_t delivered, uint64_t newly_lost, bool advanced) {
+void Connection::prr_on_ack(uint64_t delivered) {
   // RFC 6937 §3, on every ACK in fast recovery, after the scoreboard and the loss marks
   // took it in. An ACK that delivered nothing changes nothing (as Linux's
   // tcp_cwnd_reduction()): losses marked later (the reordering timer) free room in the
@@ -1489,14 +1489,14 @@ void Connection::prr_on_ack(uint64_t delivered, uint64_t newly_lost, bool advanc
   } else {
     // pipe at or below ssthresh (more was lost than the reduction asks): a reduction bound.
     // PRR-CRB: "limit = prr_delivered - prr_out" (packet conservation). PRR-SSRB: "limit =
-    // MAX(prr_delivered - prr_out, DeliveredData) + MSS", slow start back to ssthresh; the
-    // extra MSS only on an ACK that advances SND.UNA and shows no new loss (Linux, and the
-    // SafeACK of RFC 6937's successor, RFC 9937).
+    // MAX(prr_delivered - prr_out, DeliveredData) + MSS", slow start back to ssthresh on
+    // every ACK. (Linux and RFC 9937 add the MSS only on an ACK that advances SND.UNA and
+    // shows no new loss; in simulation at 10 % loss that cost a third more timeouts: most
+    // ACKs there show a new loss, and recovery crawls at packet conservation.)
     const uint64_t banked = p.delivered > p.out ? p.delivered - p.out : 0;
     uint64_t limit = banked;
     if (cfg_.recovery_rate == RecoveryRate::kPrrSsrb) {
-      limit = std::max(banked, delivered);
-      if (advanced && newly_lost == 0) limit += effective_mss();
+      limit = std::max(banked, delivered) + effective_mss();
     }
     sndcnt = std::min(ssthresh - pipe, limit);
   }
@@ -1591,7 +1591,7 @@ void Connection::undo_recovery(std::string_view why) {
   ++stats_.spurious_recoveries;
 }
 
-uint64_t Connection::detect_losses(Instant now, bool may_enter_recovery) {
+void Connection::detect_losses(Instant now, bool may_enter_recovery) {
   uint64_t lost = 0;
   // RFC 6675 §4 IsLost(): kept while the path has not been seen to reorder (RFC 8985 §6.2
   // step 4 sets the reordering window to zero in that case for the same reason); once it
@@ -1606,7 +1606,6 @@ uint64_t Connection::detect_losses(Instant now, bool may_enter_recovery) {
   if (lost > 0 && may_enter_recovery && recovery_ == RecoveryState::kOpen) {
     enter_fast_recovery(now);
   }
-  return lost;
 }
 
 void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_changed,
@@ -1709,11 +1708,10 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
     ecn_recover_.reset();
   }
 
-  // RFC 6937 §3 DeliveredData, and the bytes this ACK showed lost (for PRR).
+  // RFC 6937 §3 DeliveredData.
   uint64_t prr_delivered = delivered;
-  uint64_t newly_lost = 0;
   if (sack_ok_) {
-    newly_lost = detect_losses(now, true);
+    detect_losses(now, true);
   } else {
     // RFC 6582 NewReno. A duplicate ACK (RFC 5681 §2): nothing new acknowledged, no data,
     // the same window, data outstanding.
@@ -1725,7 +1723,7 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
         // window deflates by the amount acknowledged.
         const uint64_t deflated = std::min(reno_credit_, r.acked);
         reno_credit_ -= deflated;
-        newly_lost = sb_.mark_first_lost();
+        sb_.mark_first_lost();
         // RFC 6937 §3 without SACK: the duplicate ACKs already counted what this ACK
         // covers, beyond them (at least one segment, as Linux) is delivered now.
         prr_delivered =
@@ -1744,12 +1742,12 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
       // more than "recover" (no recovery started for this window yet).
       if (recovery_ == RecoveryState::kOpen && dupacks_ >= Scoreboard::kDupThresh &&
           (una >= recovery_point_ || recovery_point_ == 0)) {
-        newly_lost = sb_.mark_first_lost();
+        sb_.mark_first_lost();
         enter_fast_recovery(now);
       }
     }
   }
-  if (recovery_ == RecoveryState::kFast && prr_) prr_on_ack(prr_delivered, newly_lost, advanced);
+  if (recovery_ == RecoveryState::kFast && prr_) prr_on_ack(prr_delivered);
 
   // Slow start or congestion avoidance: on ACKs outside fast recovery that acknowledge new
   // data cumulatively (RFC 5681 §3.1; duplicate ACKs never open the window), counting what
@@ -1762,6 +1760,7 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
     const bool cwnd_limited =
         cwnd_limited_ ||
         (cc_.in_slow_start() ? pipe_before * 2 >= cwnd : pipe_before + effective_mss() >= cwnd);
+    if (!cwnd_limited) ++stats_.app_limited_acks;
     cc_.on_ack(AckSample{
         .now = now,
         .acked_bytes = delivered,

@@ -59,8 +59,11 @@ struct ConnectionStats {
   uint64_t tlp_recoveries = 0;       // losses a probe repaired (RFC 8985 §7.4.2)
   uint64_t dsacks_received = 0;      // D-SACK blocks received (RFC 2883)
   uint64_t spurious_recoveries = 0;  // episodes undone (RFC 3522, RFC 4015, D-SACK)
-  uint64_t ecn_ce_received = 0;      // CE-marked segments received (RFC 3168)
-  uint64_t ecn_reductions = 0;       // window reductions on ECE (RFC 3168 §6.1.2)
+  // ACKs of new data outside recovery on which cwnd could not grow: the sender was not
+  // using its window (application-limited, RFC 7661 §4.3, RFC 9438 §5.8).
+  uint64_t app_limited_acks = 0;
+  uint64_t ecn_ce_received = 0;  // CE-marked segments received (RFC 3168)
+  uint64_t ecn_reductions = 0;   // window reductions on ECE (RFC 3168 §6.1.2)
 };
 
 // Where the sender's loss recovery is.
@@ -253,7 +256,7 @@ class Connection {
   // 4015, 3168).
   void start_sender();
   void sender_on_ack(const wire::TcpRepr& seg, bool advanced, bool window_changed, Instant now);
-  uint64_t detect_losses(Instant now, bool may_enter_recovery);  // the bytes newly lost
+  void detect_losses(Instant now, bool may_enter_recovery);
   void enter_fast_recovery(Instant now);
   void exit_recovery(Instant now);
   void undo_recovery(std::string_view why);
@@ -267,7 +270,7 @@ class Connection {
   uint64_t in_flight() const;
   // The window the sender fills: PRR's during fast recovery, cwnd otherwise.
   uint64_t send_window() const;
-  void prr_on_ack(uint64_t delivered, uint64_t newly_lost, bool advanced);
+  void prr_on_ack(uint64_t delivered);  // RFC 6937 §3, DeliveredData of this ACK
   // Sends [begin, end) of the send stream (the FIN counts as the octet after the data).
   wire::TcpRepr emit_range(uint64_t begin, uint64_t end, Instant now, bool retransmission);
   std::optional<wire::TcpRepr> transmit_lost(Instant now);
