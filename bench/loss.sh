@@ -13,7 +13,9 @@
 # writes it as JSON to OUT (default bench-loss.json). Needs root (a private network
 # namespace of its own: `unshare -n`). Usage: bench/loss.sh PATH/TO/synack [SECONDS] [OUT]
 # LOSSES="0.1% 1%" in the environment runs only those rows; KEEP=DIR keeps each run's
-# JSON and, for the kernel sender, its TcpExt counters (/proc/net/netstat) in DIR.
+# JSON and, for the kernel sender, its TcpExt counters (/proc/net/netstat) and `ss -tin`
+# half-way in DIR. SYNACK_SEED and KERNEL_SEED (default 1 and 2) seed the impairment of
+# the synack-sender and the kernel-sender runs.
 set -u
 
 SYNACK=${1:-}
@@ -59,7 +61,7 @@ synack_sender() {  # LOSS NET
     CREATE:"$WORK/sink" 2>/dev/null &
   local sink=$!
   timeout $((SECONDS_PER_RUN + 30)) "$SYNACK" perf client --tun bl0 --addr "$net.2/24" \
-    --impair "$PATH_SPEC,loss=$loss,seed=1" --time "$SECONDS_PER_RUN" --json \
+    --impair "$PATH_SPEC,loss=$loss,seed=${SYNACK_SEED:-1}" --time "$SECONDS_PER_RUN" --json \
     "$net.1" $PORT >"$WORK/client.json" 2>"$WORK/client.err" &
   local client=$!
   wait "$client"
@@ -76,7 +78,7 @@ PY
 # The kernel sends for SECONDS_PER_RUN to synack perf server; prints Mbit/s as synack saw it.
 kernel_sender() {  # LOSS NET
   local loss=$1 net=$2
-  "$SYNACK" perf server --tun bl1 --addr "$net.2/24" --impair "$PATH_SPEC,loss=$loss,seed=2" \
+  "$SYNACK" perf server --tun bl1 --addr "$net.2/24" --impair "$PATH_SPEC,loss=$loss,seed=${KERNEL_SEED:-2}" \
     --port $PORT --once --json >"$WORK/server.json" 2>"$WORK/server.err" &
   local server=$!
   wait_for has_addr bl1 "$net.1"
@@ -86,7 +88,9 @@ kernel_sender() {  # LOSS NET
   local sender=$!
   # What the kernel says its sender runs, half-way through.
   sleep $((SECONDS_PER_RUN / 2))
-  ss -tin dst "$net.2" | grep -qw "$KERNEL_CC" || echo "bench/loss: the kernel sender is not running $KERNEL_CC" >&2
+  ss -tin dst "$net.2" >"$WORK/ss"
+  grep -qw "$KERNEL_CC" "$WORK/ss" || echo "bench/loss: the kernel sender is not running $KERNEL_CC" >&2
+  [[ -n "${KEEP:-}" ]] && cp "$WORK/ss" "$KEEP/kernel-$loss.ss"
   wait "$sender"
   # The kernel's retransmissions, from its own counters in this namespace.
   local retrans
