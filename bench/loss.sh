@@ -91,6 +91,10 @@ kernel_sender() {  # LOSS NET
     --impair "$PATH_SPEC,loss=$loss,seed=${KERNEL_SEED:-2}" --port $PORT --once --json \
     >"$WORK/server.json" 2>"$WORK/server.err" &
   local server=$!
+  # The kernel's retransmissions: its counters in this namespace, before and after (the
+  # namespace is the whole script's: they add up over the rows).
+  local retrans_before
+  retrans_before=$(awk '/^Tcp:/ { if (h) { print $13 } else { h = 1 } }' /proc/net/snmp)
   wait_for has_addr bl1 "$net.1"
   sleep 0.2  # the server's listener (synack's, not visible in /proc/net/tcp)
   timeout "$SECONDS_PER_RUN" socat -u OPEN:/dev/zero \
@@ -102,9 +106,9 @@ kernel_sender() {  # LOSS NET
   grep -qw "$KERNEL_CC" "$WORK/ss" || echo "bench/loss: the kernel sender is not running $KERNEL_CC" >&2
   [[ -n "${KEEP:-}" ]] && cp "$WORK/ss" "$KEEP/kernel-$loss.ss"
   wait "$sender"
-  # The kernel's retransmissions, from its own counters in this namespace.
   local retrans
   retrans=$(awk '/^Tcp:/ { if (h) { print $13 } else { h = 1 } }' /proc/net/snmp)
+  retrans=$((retrans - retrans_before))
   wait "$server"
   if [[ -n "${KEEP:-}" ]]; then
     cp "$WORK/server.json" "$KEEP/kernel-$loss.json"
