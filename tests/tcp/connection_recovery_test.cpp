@@ -410,6 +410,34 @@ TEST(RecoveryPrr, SendsInProportionToWhatIsDelivered_Rfc6937_3) {
   EXPECT_EQ(p.st().in_flight, 14'000u);
 }
 
+// RFC 6937 §3 without SACK: each duplicate ACK counts as one MSS delivered (RFC 6675's
+// pipe is FlightSize less what the duplicate ACKs took out, RFC 5681 §3.2), and the
+// reduction follows the same proportion as with SACK.
+TEST(RecoveryPrr, WithoutSackEachDuplicateAckDeliversOneSegment_Rfc6937_3) {
+  Peer p({.sack = false, .tlp = false});
+  twenty_in_flight(p);
+  Sends sent;
+  for (int i = 0; i < 12; ++i) {
+    p.ack(10'000, {}, i == 0 ? Duration::millis(100) : Duration{});
+    sent.push_back(p.sent_offsets());
+  }
+  EXPECT_EQ(sent, (Sends{{30'000},
+                         {31'000},
+                         {10'000},
+                         {},
+                         {},
+                         {32'000},
+                         {33'000},
+                         {},
+                         {34'000},
+                         {35'000},
+                         {},
+                         {}}))
+      << p.h.steps();
+  EXPECT_EQ(p.h.conn.recovery(), RecoveryState::kFast);
+  EXPECT_EQ(p.st().ssthresh, 14'000u);
+}
+
 // RFC 6675 §5 alone (the configuration without PRR): nothing but the fast retransmission
 // goes until pipe has fallen below the reduced cwnd, then one segment per ACK. The same
 // amount is sent by the end, in a burst after a silence.
