@@ -361,7 +361,7 @@ ConnectionStatus Connection::status() const {
       .srtt = rtt_.srtt(),
       .rttvar = rtt_.rttvar(),
       .rto = rtt_.rto(),
-      .cwnd = static_cast<uint32_t>(std::min<uint64_t>(cc_.cwnd(), UINT32_MAX)),
+      .cwnd = static_cast<uint32_t>(std::min<uint64_t>(send_window(), UINT32_MAX)),
       .ssthresh = cc_.ssthresh() == CongestionControl::kInfiniteSsthresh
                       ? std::nullopt
                       : std::optional<uint32_t>(
@@ -1270,7 +1270,7 @@ std::optional<TcpRepr> Connection::transmit_data(Instant now, bool loss_probe) {
     // RFC 5681 §3.1, RFC 6675 §5: never more than cwnd in flight (pipe with SACK,
     // FlightSize without). An empty flight always allows one segment.
     const uint64_t pipe = in_flight();
-    if (pipe > 0 && pipe + seq_len > cc_.cwnd()) {
+    if (pipe > 0 && pipe + seq_len > send_window()) {
       cwnd_limited_ = true;
       return std::nullopt;
     }
@@ -1310,7 +1310,7 @@ std::optional<TcpRepr> Connection::transmit_lost(Instant now) {
   if (e > window_end && window_end > b) e = std::min(e, std::max(window_end, b + 1));
   const uint64_t pipe = in_flight();
   if (!fast_retransmit_pending_) {
-    if (pipe > 0 && pipe + (e - b) > cc_.cwnd()) {
+    if (pipe > 0 && pipe + (e - b) > send_window()) {
       cwnd_limited_ = true;
       return std::nullopt;
     }
@@ -1361,6 +1361,8 @@ TcpRepr Connection::emit_range(uint64_t begin, uint64_t end, Instant now, bool r
   const uint32_t tsval = ts_ok_ ? ts_now(now) : 0;
   const uint64_t high_before = sb_.high_data();
   sb_.on_transmit(begin, end, now, tsval);
+  // RFC 6937 §3: "on any data transmission or retransmission: prr_out += (data sent)".
+  if (prr_ && recovery_ == RecoveryState::kFast) prr_->out += end - begin;
   const SeqNum seq_end = send_seq(end);
   if (len < payload_room() && after(seq_end, snd_sml_)) snd_sml_ = seq_end;
   if (retransmission) {
@@ -1468,6 +1470,7 @@ void Connection::start_sender() {
   recovery_point_ = 0;
   dupacks_ = 0;
   reno_credit_ = 0;
+  prr_.reset();
   idle_since_.reset();
 }
 
@@ -1478,6 +1481,46 @@ uint64_t Connection::in_flight() const {
   // step 4's window inflation, and RFC 3042's limited transmit, counted as Linux does:
   // as if the duplicate ACKs were SACKs).
   return pipe > reno_credit_ ? pipe - reno_credit_ : 0;
+}
+
+uint64_t Connection::send_window() const {
+  return recovery_ == RecoveryState::kFast && prr_ ? prr_->window : cc_.cwnd();
+}
+
+void Connection::prr_on_ack(uint64_t delivered) {
+  // RFC 6937 §3, on every ACK in fast recovery, after the scoreboard and the loss marks
+  // took it in. An ACK that delivered nothing changes nothing (as Linux's
+  // tcp_cwnd_reduction()): losses marked later (the reordering timer) free room in the
+  // same window.
+  if (delivered == 0) return;
+  Prr& p = *prr_;
+  p.delivered += delivered;  // "prr_delivered += DeliveredData"
+  const uint64_t pipe = in_flight();
+  const uint64_t ssthresh = cc_.ssthresh();
+  uint64_t sndcnt = 0;
+  if (pipe > ssthresh) {
+    // Proportional rate reduction: "sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS) -
+    // prr_out": the flight shrinks to ssthresh in step with what is delivered.
+    __extension__ using u128 = unsigned __int128;
+    const u128 fs = std::max<uint64_t>(p.recover_fs, 1);
+    const u128 target = (static_cast<u128>(p.delivered) * ssthresh + fs - 1) / fs;
+    sndcnt = target > p.out ? static_cast<uint64_t>(target - p.out) : 0;
+  } else {
+    // pipe at or below ssthresh (more was lost than the reduction asks): a reduction bound.
+    // PRR-CRB: "limit = prr_delivered - prr_out" (packet conservation). PRR-SSRB: "limit =
+    // MAX(prr_delivered - prr_out, DeliveredData) + MSS", slow start back to ssthresh on
+    // every ACK. (Linux and RFC 9937 add the MSS only on an ACK that advances SND.UNA and
+    // shows no new loss; in simulation at 10 % loss that cost a third more timeouts: most
+    // ACKs there show a new loss, and recovery crawls at packet conservation.)
+    const uint64_t banked = p.delivered > p.out ? p.delivered - p.out : 0;
+    uint64_t limit = banked;
+    if (cfg_.recovery_rate == RecoveryRate::kPrrSsrb) {
+      limit = std::max(banked, delivered) + effective_mss();
+    }
+    sndcnt = std::min(ssthresh - pipe, limit);
+  }
+  // "cwnd = pipe + sndcnt": what may be in flight until the next ACK.
+  p.window = pipe + sndcnt;
 }
 
 Duration Connection::reo_wnd() const {
@@ -1514,6 +1557,13 @@ void Connection::enter_fast_recovery(Instant now) {
   } else {
     cc_.on_congestion_event(now, sb_.high_data() - sb_.una());
   }
+  // RFC 6937 §3 "on entering recovery": prr_delivered = prr_out = 0, RecoverFS = snd.nxt -
+  // snd.una. Until the first ACK sets it, the window is what is in flight (only the fast
+  // retransmission below goes).
+  prr_.reset();
+  if (cfg_.recovery_rate != RecoveryRate::kRfc6675) {
+    prr_ = Prr{.recover_fs = sb_.high_data() - sb_.una(), .window = in_flight()};
+  }
   tlp_deadline_.reset();
   // RFC 5681 §3.2 step 4 (RFC 6675 §5 step (4.3)): the first lost segment is retransmitted
   // at once, whatever pipe and the reduced cwnd say.
@@ -1536,6 +1586,7 @@ void Connection::exit_recovery(Instant now) {
   reno_credit_ = 0;
   dupacks_ = 0;
   fast_retransmit_pending_ = false;
+  prr_.reset();  // RFC 6937 §3: recovery ends with cwnd = ssthresh (the controller's)
 }
 
 void Connection::undo_recovery(std::string_view why) {
@@ -1554,6 +1605,7 @@ void Connection::undo_recovery(std::string_view why) {
     reno_credit_ = 0;
     dupacks_ = 0;
   }
+  prr_.reset();
   rtt_.reset_backoff();
   ++stats_.spurious_recoveries;
 }
@@ -1675,6 +1727,8 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
     ecn_recover_.reset();
   }
 
+  // RFC 6937 §3 DeliveredData.
+  uint64_t prr_delivered = delivered;
   if (sack_ok_) {
     detect_losses(now, true);
   } else {
@@ -1686,8 +1740,13 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
       if (recovery_ == RecoveryState::kFast) {
         // §3.2 step 5, a partial ACK: retransmit the first unacknowledged segment; the
         // window deflates by the amount acknowledged.
-        reno_credit_ = reno_credit_ > r.acked ? reno_credit_ - r.acked : 0;
+        const uint64_t deflated = std::min(reno_credit_, r.acked);
+        reno_credit_ -= deflated;
         sb_.mark_first_lost();
+        // RFC 6937 §3 without SACK: the duplicate ACKs already counted what this ACK
+        // covers, beyond them (at least one segment, as Linux) is delivered now.
+        prr_delivered =
+            r.acked > deflated ? r.acked - deflated : std::min<uint64_t>(r.acked, effective_mss());
       } else {
         dupacks_ = 0;
         reno_credit_ = 0;
@@ -1697,6 +1756,7 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
       const uint64_t flight = sb_.high_data() - sb_.una();
       const uint64_t cap = flight > effective_mss() ? flight - effective_mss() : 0;
       reno_credit_ = std::min(reno_credit_ + effective_mss(), cap);
+      prr_delivered = effective_mss();  // RFC 6937 §3: a duplicate ACK delivered one MSS
       // §3.2 step 2: the third duplicate ACK starts fast retransmit, if the ACK covers
       // more than "recover" (no recovery started for this window yet).
       if (recovery_ == RecoveryState::kOpen && dupacks_ >= Scoreboard::kDupThresh &&
@@ -1706,6 +1766,7 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
       }
     }
   }
+  if (recovery_ == RecoveryState::kFast && prr_) prr_on_ack(prr_delivered);
 
   // Slow start or congestion avoidance: on ACKs outside fast recovery that acknowledge new
   // data cumulatively (RFC 5681 §3.1; duplicate ACKs never open the window), counting what
@@ -1718,6 +1779,7 @@ void Connection::sender_on_ack(const TcpRepr& seg, bool advanced, bool window_ch
     const bool cwnd_limited =
         cwnd_limited_ ||
         (cc_.in_slow_start() ? pipe_before * 2 >= cwnd : pipe_before + effective_mss() >= cwnd);
+    if (!cwnd_limited) ++stats_.app_limited_acks;
     cc_.on_ack(AckSample{
         .now = now,
         .acked_bytes = delivered,
@@ -1890,6 +1952,7 @@ void Connection::on_retransmit_timeout(Instant now) {
     sb_.mark_all_lost();
     if (recovery_ == RecoveryState::kFast) exit_rack_episode();
     recovery_ = RecoveryState::kTimeout;
+    prr_.reset();
     recovery_point_ = sb_.high_data();
     fast_retransmit_pending_ = false;
     reno_credit_ = 0;

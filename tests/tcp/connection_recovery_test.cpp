@@ -43,6 +43,7 @@ struct Options {
   bool pacing = false;
   bool ecn = false;
   CongestionAlgorithm algorithm = CongestionAlgorithm::kCubic;
+  RecoveryRate recovery_rate = RecoveryRate::kPrrSsrb;
 };
 
 Config config(const Options& o) {
@@ -54,6 +55,7 @@ Config config(const Options& o) {
   c.ecn = o.ecn;
   c.congestion.pacing = o.pacing;
   c.congestion.algorithm = o.algorithm;
+  c.recovery_rate = o.recovery_rate;
   c.send_buffer = 256 * 1024;
   return c;
 }
@@ -346,6 +348,192 @@ TEST(RecoverySack, SacksAreForgottenAfterASecondTimeout_Rfc2018_8) {
   EXPECT_EQ(std::count(sent.begin(), sent.end(), 2000u), 1) << p.h.steps();
 }
 
+// --- Proportional rate reduction (RFC 6937) -----------------------------------------------
+
+// Twenty segments in flight (offsets 10000..29999) with more queued: the first ten go out
+// with the initial window and each of their ACKs opens cwnd by one segment (slow start).
+void twenty_in_flight(Peer& p) {
+  p.establish(Duration::millis(100));
+  p.h.write(stream(0, 60'000));
+  p.h.collect();
+  p.h.sent.clear();
+  for (uint32_t a = 1000; a <= 10'000; a += 1000)
+    p.ack(a, {}, a == 1000 ? Duration::millis(100) : Duration{});
+  ASSERT_EQ(p.sent_offsets().size(), 20u) << p.h.steps();
+  ASSERT_EQ(p.st().cwnd, 20'000u);
+  ASSERT_EQ(p.st().in_flight, 20'000u);
+}
+
+// 10000 lost, 11000.. SACKed one segment at a time up to `upto`: what each ACK sent.
+std::vector<std::vector<uint32_t>> sack_one_by_one(Peer& p, uint32_t upto) {
+  std::vector<std::vector<uint32_t>> out;
+  for (uint32_t r = 12'000; r <= upto; r += 1000) {
+    p.ack(10'000, {{11'000, r}}, r == 12'000 ? Duration::millis(100) : Duration{});
+    out.push_back(p.sent_offsets());
+  }
+  return out;
+}
+
+using Sends = std::vector<std::vector<uint32_t>>;
+
+// RFC 6937 §3: while pipe > ssthresh, "sndcnt = CEIL(prr_delivered * ssthresh / RecoverFS)
+// - prr_out". Two SACKs send new data (limited transmit, RFC 3042), the third starts
+// recovery with FlightSize 22 segments: ssthresh = 0.7 * cwnd (20) = 14, RecoverFS = 22.
+// From then on about 14 segments go for every 22 delivered, spread over the ACKs, until
+// pipe reaches ssthresh; then one for one.
+TEST(RecoveryPrr, SendsInProportionToWhatIsDelivered_Rfc6937_3) {
+  Peer p({.tlp = false});
+  twenty_in_flight(p);
+  const Sends sent = sack_one_by_one(p, 30'000);
+  EXPECT_EQ(sent, (Sends{{30'000},
+                         {31'000},
+                         {10'000},  // fast retransmit (prr_out was 0)
+                         {},
+                         {},
+                         {32'000},  // prr_delivered 4: ceil(4 * 14 / 22) = 3 > prr_out 2
+                         {33'000},
+                         {},
+                         {34'000},
+                         {35'000},
+                         {},
+                         {},  // pipe = ssthresh: from now on one for one
+                         {36'000},
+                         {37'000},
+                         {38'000},
+                         {39'000},
+                         {40'000},
+                         {41'000},
+                         {42'000}}))
+      << p.h.steps();
+  EXPECT_EQ(p.h.conn.recovery(), RecoveryState::kFast);
+  EXPECT_EQ(p.st().ssthresh, 14'000u);
+  EXPECT_EQ(p.st().in_flight, 14'000u);
+}
+
+// RFC 6937 §3 without SACK: each duplicate ACK counts as one MSS delivered (RFC 6675's
+// pipe is FlightSize less what the duplicate ACKs took out, RFC 5681 §3.2), and the
+// reduction follows the same proportion as with SACK.
+TEST(RecoveryPrr, WithoutSackEachDuplicateAckDeliversOneSegment_Rfc6937_3) {
+  Peer p({.sack = false, .tlp = false});
+  twenty_in_flight(p);
+  Sends sent;
+  for (int i = 0; i < 12; ++i) {
+    p.ack(10'000, {}, i == 0 ? Duration::millis(100) : Duration{});
+    sent.push_back(p.sent_offsets());
+  }
+  EXPECT_EQ(sent, (Sends{{30'000},
+                         {31'000},
+                         {10'000},
+                         {},
+                         {},
+                         {32'000},
+                         {33'000},
+                         {},
+                         {34'000},
+                         {35'000},
+                         {},
+                         {}}))
+      << p.h.steps();
+  EXPECT_EQ(p.h.conn.recovery(), RecoveryState::kFast);
+  EXPECT_EQ(p.st().ssthresh, 14'000u);
+}
+
+// RFC 6675 §5 alone (the configuration without PRR): nothing but the fast retransmission
+// goes until pipe has fallen below the reduced cwnd, then one segment per ACK. The same
+// amount is sent by the end, in a burst after a silence.
+TEST(RecoveryPrr, WithoutPrrRfc6675WaitsForPipeToFallBelowCwnd_Rfc6675_5) {
+  Peer p({.tlp = false, .recovery_rate = RecoveryRate::kRfc6675});
+  twenty_in_flight(p);
+  const Sends sent = sack_one_by_one(p, 30'000);
+  EXPECT_EQ(sent, (Sends{{30'000},
+                         {31'000},
+                         {10'000},
+                         {},
+                         {},
+                         {},
+                         {},
+                         {},
+                         {32'000},
+                         {33'000},
+                         {34'000},
+                         {35'000},
+                         {36'000},
+                         {37'000},
+                         {38'000},
+                         {39'000},
+                         {40'000},
+                         {41'000},
+                         {42'000}}))
+      << p.h.steps();
+}
+
+// RFC 6937 §3: recovery ends with cwnd = ssthresh, and the flight is already there: the
+// ACK that ends it sends what it frees, no more (no burst, no stall).
+TEST(RecoveryPrr, RecoveryEndsWithCwndAtSsthresh_Rfc6937_3) {
+  Peer p({.tlp = false});
+  twenty_in_flight(p);
+  sack_one_by_one(p, 30'000);
+  ASSERT_EQ(p.st().in_flight, 14'000u);
+  // The retransmission of 10000 arrives, and with it the ACK reaches the recovery point
+  // (32000, HighData when recovery began: the limited-transmit segments included).
+  p.ack(32'000, {}, Duration::millis(100));
+  EXPECT_EQ(p.h.conn.recovery(), RecoveryState::kOpen);
+  EXPECT_EQ(p.st().cwnd, 14'000u);
+  EXPECT_EQ(p.st().ssthresh, 14'000u);
+  // 10000, 30000 and 31000 left the network; three new segments take their place.
+  EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{43'000, 44'000, 45'000}));
+  EXPECT_EQ(p.st().in_flight, 14'000u);
+}
+
+// Ten segments lost at once (10000..19999), the ten after them SACKed one by one: pipe
+// falls below ssthresh. PRR-SSRB (the default): "limit = MAX(prr_delivered - prr_out,
+// DeliveredData) + MSS" — two segments per ACK, one more than delivered, until pipe is
+// back at ssthresh (RFC 6675 alone sends a burst of five at once; PRR-CRB stays at ten).
+TEST(RecoveryPrr, SlowStartBoundRegrowsToSsthresh_Rfc6937_3) {
+  Peer p({.tlp = false});
+  twenty_in_flight(p);
+  Sends sent;
+  for (uint32_t r = 21'000; r <= 30'000; r += 1000) {
+    p.ack(10'000, {{20'000, r}}, r == 21'000 ? Duration::millis(100) : Duration{});
+    sent.push_back(p.sent_offsets());
+  }
+  for (uint32_t a = 11'000; a <= 12'000; a += 1000) {
+    p.ack(a, {{20'000, 30'000}}, a == 11'000 ? Duration::millis(100) : Duration{});
+    sent.push_back(p.sent_offsets());
+  }
+  EXPECT_EQ(sent, (Sends{{30'000},
+                         {31'000},
+                         {10'000, 11'000},  // ssthresh 14 segments, pipe 9: the reduction bound
+                         {12'000, 13'000},
+                         {14'000, 15'000},
+                         {16'000, 17'000},  // pipe = ssthresh
+                         {18'000},
+                         {19'000},
+                         {32'000},
+                         {33'000},
+                         {34'000},
+                         {35'000}}))
+      << p.h.steps();
+  EXPECT_EQ(p.st().in_flight, 14'000u);
+}
+
+// The same losses with PRR-CRB: "limit = prr_delivered - prr_out", strict packet
+// conservation: the flight stays where the losses left it until recovery ends.
+TEST(RecoveryPrr, ConservativeBoundSendsWhatIsDelivered_Rfc6937_3) {
+  Peer p({.tlp = false, .recovery_rate = RecoveryRate::kPrrCrb});
+  twenty_in_flight(p);
+  for (uint32_t r = 21'000; r <= 30'000; r += 1000) {
+    p.ack(10'000, {{20'000, r}}, r == 21'000 ? Duration::millis(100) : Duration{});
+  }
+  EXPECT_EQ(p.sent_offsets().size(), 10u);  // limited transmit 2, then one per SACK
+  for (uint32_t a = 11'000; a <= 16'000; a += 1000) {
+    p.ack(a, {{20'000, 30'000}}, a == 11'000 ? Duration::millis(100) : Duration{});
+    EXPECT_EQ(p.sent_offsets().size(), 1u) << p.h.steps();
+  }
+  EXPECT_EQ(p.st().in_flight, 10'000u);
+  EXPECT_EQ(p.st().ssthresh, 14'000u);
+}
+
 // --- RACK (RFC 8985 §6) ----------------------------------------------------------------------
 
 // Reordering shorter than the reordering window (min_RTT / 4 = 25 ms here) is not loss:
@@ -507,9 +695,9 @@ TEST(RecoveryUndo, DsackOfTheOnlyRetransmissionUndoesTheReduction_Rfc2883_Rfc370
   p.ack(0, {{1000, 3000}});
   p.ack(0, {{1000, 4000}});  // DupThresh: 0 is "lost"
   EXPECT_EQ(p.sent_offsets(), (std::vector<uint32_t>{0}));
-  EXPECT_EQ(p.st().cwnd, 3500u);  // CUBIC: 0.7 * FlightSize
-  p.ack(5000);                    // the original 0 was only delayed
-  p.ack(5000, {{0, 1000}});       // and the retransmission arrives as a duplicate: D-SACK
+  EXPECT_EQ(p.st().ssthresh, 3500u);  // CUBIC: 0.7 * FlightSize
+  p.ack(5000);                        // the original 0 was only delayed
+  p.ack(5000, {{0, 1000}});           // and the retransmission arrives as a duplicate: D-SACK
   EXPECT_EQ(p.st().stats.dsacks_received, 1u);
   EXPECT_EQ(p.st().stats.spurious_recoveries, 1u);
   EXPECT_GE(*p.st().cwnd, 10'000u);

@@ -470,7 +470,8 @@ class Session {
           "\"error\":{},\"bytes\":{},\"seconds\":{},\"bits_per_second\":{},\"retransmits\":{},"
           "\"retransmitted_bytes\":{},\"rto_timeouts\":{},\"srtt_ms\":{},\"rttvar_ms\":{},"
           "\"rto_ms\":{},\"cwnd\":{},\"snd_wnd\":{},\"snd_mss\":{},\"segments_out\":{},"
-          "\"segments_in\":{},\"intervals\":[{}]}}\n",
+          "\"segments_in\":{},\"fast_recoveries\":{},\"rack_losses\":{},\"tlp_probes\":{},"
+          "\"spurious_recoveries\":{},\"app_limited_acks\":{},\"intervals\":[{}]}}\n",
           setup_.client ? "client" : "server", setup_.sending ? "send" : "receive",
           json_string(local_), json_string(peer_), complete ? "true" : "false",
           error.empty() ? std::string("null") : json_string(error), bytes,
@@ -479,7 +480,9 @@ class Session {
           json_number(to_millis(status_.srtt)), json_number(to_millis(status_.rttvar)),
           json_number(to_millis(status_.rto)),
           status_.cwnd ? std::to_string(*status_.cwnd) : "null", status_.snd_wnd, status_.snd_mss,
-          status_.stats.segments_out, status_.stats.segments_in, intervals);
+          status_.stats.segments_out, status_.stats.segments_in, status_.stats.fast_recoveries,
+          status_.stats.rack_losses, status_.stats.tlp_probes, status_.stats.spurious_recoveries,
+          status_.stats.app_limited_acks, intervals);
     } else {
       IntervalRecord total{
           .from = Duration(),

@@ -18,6 +18,11 @@ struct KeepaliveConfig {
   uint8_t probes = 9;                         // unanswered probes before ETIMEDOUT
 };
 
+// How much fast recovery sends per ACK: RFC 6937 proportional rate reduction with the
+// slow-start reduction bound (PRR-SSRB, Linux's behaviour), with the conservative reduction
+// bound (PRR-CRB), or RFC 6675 §5 alone (send whenever pipe is below the reduced cwnd).
+enum class RecoveryRate : uint8_t { kPrrSsrb, kPrrCrb, kRfc6675 };
+
 struct Config {
   // The MSS we advertise: the largest segment payload we accept (MTU - 40 for IPv4).
   uint16_t mss = 1460;
@@ -34,6 +39,8 @@ struct Config {
   // detection with a reordering window (RFC 8985 §6) and tail loss probes (RFC 8985 §7).
   bool rack = true;
   bool tlp = true;
+  // How much fast recovery sends per ACK, with SACK and without (see RecoveryRate).
+  RecoveryRate recovery_rate = RecoveryRate::kPrrSsrb;
   // RFC 3168 Explicit Congestion Notification: off by default (as Linux's tcp_ecn for
   // active opens). On, our SYN asks for it and our SYN-ACK accepts it.
   bool ecn = false;

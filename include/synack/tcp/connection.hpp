@@ -59,8 +59,11 @@ struct ConnectionStats {
   uint64_t tlp_recoveries = 0;       // losses a probe repaired (RFC 8985 §7.4.2)
   uint64_t dsacks_received = 0;      // D-SACK blocks received (RFC 2883)
   uint64_t spurious_recoveries = 0;  // episodes undone (RFC 3522, RFC 4015, D-SACK)
-  uint64_t ecn_ce_received = 0;      // CE-marked segments received (RFC 3168)
-  uint64_t ecn_reductions = 0;       // window reductions on ECE (RFC 3168 §6.1.2)
+  // ACKs of new data outside recovery on which cwnd could not grow: the sender was not
+  // using its window (application-limited, RFC 7661 §4.3, RFC 9438 §5.8).
+  uint64_t app_limited_acks = 0;
+  uint64_t ecn_ce_received = 0;  // CE-marked segments received (RFC 3168)
+  uint64_t ecn_reductions = 0;   // window reductions on ECE (RFC 3168 §6.1.2)
 };
 
 // Where the sender's loss recovery is.
@@ -100,7 +103,8 @@ struct ConnectionStatus {
   Duration rttvar;
   Duration rto;
   // The congestion window (bytes); ssthresh is nullopt while still "arbitrarily high"
-  // (RFC 5681 §3.1).
+  // (RFC 5681 §3.1). During fast recovery cwnd is proportional rate reduction's (RFC 6937
+  // §3: pipe + sndcnt as of the last ACK, as Linux reports it); it ends at ssthresh.
   std::optional<uint32_t> cwnd;
   std::optional<uint32_t> ssthresh;
   uint64_t in_flight = 0;    // RFC 6675 pipe (FlightSize without SACK), bytes
@@ -264,6 +268,9 @@ class Connection {
   void arm_tlp(Instant now);
   Duration reo_wnd() const;
   uint64_t in_flight() const;
+  // The window the sender fills: PRR's during fast recovery, cwnd otherwise.
+  uint64_t send_window() const;
+  void prr_on_ack(uint64_t delivered);  // RFC 6937 §3, DeliveredData of this ACK
   // Sends [begin, end) of the send stream (the FIN counts as the octet after the data).
   wire::TcpRepr emit_range(uint64_t begin, uint64_t end, Instant now, bool retransmission);
   std::optional<wire::TcpRepr> transmit_lost(Instant now);
@@ -363,7 +370,15 @@ class Connection {
   bool fast_retransmit_pending_ = false;  // the episode's first retransmission is owed
   uint32_t dupacks_ = 0;                  // RFC 5681 duplicate ACKs in a row (without SACK)
   uint64_t reno_credit_ = 0;              // without SACK: bytes duplicate ACKs say have left
-  std::optional<Duration> ack_rtt_;       // the RTT sample the ACK being processed gave
+  // RFC 6937 §3 proportional rate reduction, for the fast recovery in progress (bytes).
+  struct Prr {
+    uint64_t recover_fs = 0;  // RecoverFS: FlightSize when recovery began
+    uint64_t delivered = 0;   // prr_delivered
+    uint64_t out = 0;         // prr_out
+    uint64_t window = 0;      // pipe + sndcnt as of the last ACK: what may be in flight
+  };
+  std::optional<Prr> prr_;
+  std::optional<Duration> ack_rtt_;  // the RTT sample the ACK being processed gave
   Duration min_rtt_;
   bool cwnd_limited_ = false;          // the last send attempt found cwnd full
   std::optional<Instant> idle_since_;  // when the flight last became empty
