@@ -6,24 +6,13 @@
 # executables on stdout. Needs root. Usage: tun.sh PATH/TO/synack [--quick]
 set -u
 
-SYNACK=${1:-}
+# usage, the namespace, wait_for and listening, as the interop tests have them.
+. "$(dirname "$0")/../../tests/interop/lib.sh"
+interop_init "${1:-}"
 SECONDS_PER_RUN=10
 [[ "${2:-}" == "--quick" ]] && SECONDS_PER_RUN=2
-if [[ -z "$SYNACK" || ! -x "$SYNACK" ]]; then
-  echo "usage: $0 PATH/TO/synack [--quick]" >&2
-  exit 2
-fi
-SYNACK=$(readlink -f "$SYNACK")
-if [[ -z "${SYNACK_IN_NETNS:-}" ]]; then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "bench/synack/tun.sh: needs root (a network namespace and a TUN device)" >&2
-    exit 1
-  fi
-  SYNACK_IN_NETNS=1 exec unshare -n -- "$0" "$@"
-fi
+interop_enter_netns socat -- "$@"
 ip link set lo up
-# wait_for and listening, as the interop tests use them.
-. "$(dirname "$0")/../../tests/interop/lib.sh"
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 
