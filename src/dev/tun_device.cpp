@@ -344,12 +344,12 @@ bool TunDevice::write(wire::Bytes packet) {
   return write_frame(wire::Bytes(kPlain, sizeof kPlain), packet);
 }
 
-void TunDevice::write_coalesced(wire::Bytes packet) {
-  if (!offload_) {
-    write_frame({}, packet);
-    return;
-  }
-  tso_.add(packet, [this](wire::Bytes header, wire::Bytes frame) { write_frame(header, frame); });
+bool TunDevice::write_coalesced(wire::Bytes packet) {
+  if (!offload_) return write_frame({}, packet);
+  bool ok = true;
+  tso_.add(packet,
+           [&](wire::Bytes header, wire::Bytes frame) { ok &= write_frame(header, frame); });
+  return ok;
 }
 
 void TunDevice::flush() {

@@ -56,10 +56,7 @@ class TunLink final : public Device {
     return tun_.read_batch(deliver, max_packets);
   }
   // Consecutive segments of a connection become one TSO write when the device has offloads.
-  bool write(wire::Bytes packet) override {
-    tun_.write_coalesced(packet);
-    return true;
-  }
+  bool write(wire::Bytes packet) override { return tun_.write_coalesced(packet); }
   void flush() override { tun_.flush(); }
   bool last_checksum_trusted() const override { return tun_.last_checksum_trusted(); }
   void set_captured(bool on) override { tun_.set_complete_checksums(on); }

@@ -118,8 +118,8 @@ class TunDevice {
   bool write(wire::Bytes packet);
   // One IP packet to the kernel, which may be held to be merged with the next ones into one
   // TSO write (with offloads; without, the same as write()). flush() writes what is held:
-  // call it once the stack has nothing more to send.
-  void write_coalesced(wire::Bytes packet);
+  // call it once the stack has nothing more to send. False if a write it made failed.
+  bool write_coalesced(wire::Bytes packet);
   void flush();
   // Whether the device runs with offloads (TunConfig::offload without impairments).
   bool offload() const { return offload_; }
