@@ -154,6 +154,8 @@ void Host::on_event(const stack::StackEvent& event) {
     case tcp::EventKind::kClosed:
       call(e.callbacks.on_closed, ev.error);
       break;
+    case tcp::EventKind::kRecovery:  // visible through status(); no callback
+      break;
   }
 }
 

@@ -740,6 +740,10 @@ class Simulator {
       if (ev.kind == tcp::EventKind::kStateChanged || ev.kind == tcp::EventKind::kError) {
         trace_event(side, *t, ev);
       }
+      if (ev.kind == tcp::EventKind::kRecovery) {
+        trace_recovery(side, *t, st.connection(e->conn), ev);
+        continue;
+      }
       if (ev.kind == tcp::EventKind::kClosed) forget(side, e->conn);
       if (t->role != Role::kLegit) continue;
       Conn& c = conns_[t->conn];
@@ -1149,17 +1153,34 @@ class Simulator {
     if (!what.empty()) cfg_.trace(fmt::format("    link: {}", what));
   }
 
+  // "    client 10.0.0.1:40000 <-> 10.0.0.2:9988", the start of an event's line.
+  static std::string who(Side side, const Tracked& t) {
+    return fmt::format("    {} {} <-> {}", side_name(side), t.tuple.local.to_string(),
+                       t.tuple.remote.to_string());
+  }
+  // A change at another instant than the packet line above it says when it happened.
+  std::string when() const {
+    if (last_traced_ && *last_traced_ == now_) return {};
+    fmt::memory_buffer stamp;
+    format_virtual_time(stamp, now_);
+    return fmt::format("  at {}", std::string_view(stamp.data(), stamp.size()));
+  }
+
+  // The sender entering or leaving loss recovery, with its window as it is now:
+  //   "    client 10.0.0.1:40000 <-> 10.0.0.2:9988  recovery: fast recovery  (cwnd 7240,
+  //    ssthresh 7240, in flight 10136)"
+  void trace_recovery(Side side, const Tracked& t, const tcp::Connection* c, const tcp::Event& ev) {
+    if (!cfg_.trace || c == nullptr) return;
+    const tcp::ConnectionStatus st = c->status();
+    const auto bytes = [](std::optional<uint32_t> v) { return v ? std::to_string(*v) : "-"; };
+    cfg_.trace(fmt::format("{}  recovery: {}  (cwnd {}, ssthresh {}, in flight {}){}", who(side, t),
+                           ev.cause, bytes(st.cwnd), bytes(st.ssthresh), st.in_flight, when()));
+  }
+
   void trace_event(Side side, const Tracked& t, const tcp::Event& ev) {
     if (!cfg_.trace) return;
-    const std::string who = fmt::format("    {} {} <-> {}", side_name(side),
-                                        t.tuple.local.to_string(), t.tuple.remote.to_string());
-    // A change at another instant than the packet line above it says when it happened.
-    std::string when;
-    if (!last_traced_ || *last_traced_ != now_) {
-      fmt::memory_buffer stamp;
-      format_virtual_time(stamp, now_);
-      when = fmt::format("  at {}", std::string_view(stamp.data(), stamp.size()));
-    }
+    const std::string who = this->who(side, t);
+    const std::string when = this->when();
     if (ev.kind == tcp::EventKind::kError) {
       cfg_.trace(fmt::format("{}  error: {}  ({}){}", who, ev.error.message(), ev.cause, when));
     } else {

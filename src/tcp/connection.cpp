@@ -61,6 +61,8 @@ std::string_view to_string(EventKind k) {
       return "closed";
     case EventKind::kError:
       return "error";
+    case EventKind::kRecovery:
+      return "recovery";
   }
   return "?";
 }
@@ -1549,6 +1551,7 @@ void Connection::enter_fast_recovery(Instant now) {
   // RFC 6675 §5 step (4) / RFC 6582 §3.2 step 2: RecoveryPoint = HighData, ssthresh and
   // cwnd from FlightSize (the controller's arithmetic).
   recovery_ = RecoveryState::kFast;
+  notify(EventKind::kRecovery, "fast recovery");
   recovery_point_ = sb_.high_data();
   ++stats_.fast_recoveries;
   begin_undo_episode();
@@ -1583,6 +1586,7 @@ void Connection::exit_recovery(Instant now) {
   if (recovery_ == RecoveryState::kFast) cc_.on_recovery_exit(now);
   exit_rack_episode();
   recovery_ = RecoveryState::kOpen;
+  notify(EventKind::kRecovery, "recovered");
   reno_credit_ = 0;
   dupacks_ = 0;
   fast_retransmit_pending_ = false;
@@ -1602,6 +1606,7 @@ void Connection::undo_recovery(std::string_view why) {
   if (recovery_ != RecoveryState::kOpen) {
     exit_rack_episode();
     recovery_ = RecoveryState::kOpen;
+    notify(EventKind::kRecovery, "undone: the retransmissions were spurious");
     reno_credit_ = 0;
     dupacks_ = 0;
   }
@@ -1951,6 +1956,9 @@ void Connection::on_retransmit_timeout(Instant now) {
     if (retries_ >= 2) sb_.forget_sacks();
     sb_.mark_all_lost();
     if (recovery_ == RecoveryState::kFast) exit_rack_episode();
+    if (recovery_ != RecoveryState::kTimeout) {
+      notify(EventKind::kRecovery, "retransmission timeout");
+    }
     recovery_ = RecoveryState::kTimeout;
     prr_.reset();
     recovery_point_ = sb_.high_data();

@@ -482,6 +482,32 @@ TEST(Simulator, TraceIsTcpdumpLinesInVirtualTimeWithStateChanges) {
   EXPECT_EQ(packet_lines, r.c2s.sent + r.s2c.sent);
 }
 
+// Loss recovery shows in the trace where it happens: a line per episode start and end,
+// with the window at that moment, as many as the sender's counters count.
+TEST(Simulator, TraceShowsEveryRecoveryEpisode) {
+  SimConfig cfg;
+  cfg.bytes = 512 * 1024;
+  cfg.direction = Direction::kClientToServer;
+  cfg.loss = 0.02;
+  cfg.seed = 5;
+  std::vector<std::string> lines;
+  cfg.trace = [&lines](std::string_view line) { lines.emplace_back(line); };
+  const SimResult r = run(cfg);
+  ASSERT_TRUE(r.ok) << r.failure;
+  const auto count = [&lines](std::string_view what) {
+    return static_cast<uint64_t>(std::count_if(lines.begin(), lines.end(), [&](const auto& l) {
+      return l.find(what) != std::string::npos;
+    }));
+  };
+  const uint64_t fast = count("  recovery: fast recovery  (cwnd ");
+  const uint64_t rto = count("  recovery: retransmission timeout  (cwnd ");
+  EXPECT_GT(fast, 0u);
+  EXPECT_EQ(fast, r.counters.TcpExtTCPSackRecovery);
+  EXPECT_EQ(count("  recovery: recovered  ("),
+            fast + rto - count("  recovery: undone: the retransmissions were spurious"))
+      << "every episode ends, the last one before the close";
+}
+
 TEST(Simulator, TraceToAStreamWritesLines) {
   SimConfig cfg;
   cfg.bytes = 10;

@@ -308,6 +308,29 @@ TEST(RecoverySack, SeveralHolesRepairedInOneRoundTrip_Rfc6675_5) {
   EXPECT_EQ(p.st().stats.timeouts, 0u);
 }
 
+// Entering and leaving recovery is an event (kRecovery, the cause saying which), so a
+// trace can show each episode where it happens.
+TEST(RecoverySack, EpisodesAreEvents_Rfc6675_5) {
+  Peer p;
+  p.establish();
+  p.write_and_expect(0, 10'000, 10);
+  const auto recovery_events = [&p] {
+    std::vector<std::string> causes;
+    for (const Event& e : p.h.events)
+      if (e.kind == EventKind::kRecovery) causes.emplace_back(e.cause);
+    return causes;
+  };
+  p.ack(0, {{1000, 2000}}, Duration::millis(100));
+  p.ack(0, {{1000, 3000}});
+  EXPECT_TRUE(recovery_events().empty());
+  p.ack(0, {{1000, 4000}});  // DupThresh: the third SACKed segment above the hole
+  EXPECT_EQ(p.h.conn.recovery(), RecoveryState::kFast);
+  EXPECT_EQ(recovery_events(), (std::vector<std::string>{"fast recovery"}));
+  p.ack(10'000, {}, Duration::millis(100));
+  EXPECT_EQ(p.h.conn.recovery(), RecoveryState::kOpen);
+  EXPECT_EQ(recovery_events(), (std::vector<std::string>{"fast recovery", "recovered"}));
+}
+
 // RFC 6675 §5.1 (RFC 5681 §3.1): after a retransmission timeout what the peer SACKed is
 // not sent again; the holes are, in slow start.
 TEST(RecoverySack, TimeoutResendsOnlyWhatIsNotSacked_Rfc6675_5_1) {

@@ -19,6 +19,8 @@ enum class EventKind : uint8_t {
   kPeerClosed,    // the peer's FIN arrived in order: reads return end of stream after the data
   kClosed,        // the connection reached CLOSED; error says why if it failed
   kError,         // a failure with a POSIX meaning (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...)
+  kRecovery,      // the sender entered or left loss recovery: status().recovery says where
+                  // it is now, cause why ("fast recovery", "retransmission timeout", ...)
 };
 
 std::string_view to_string(EventKind k);
