@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "synack/trace/tcpdump.hpp"
+
 namespace synack::trace {
 
 namespace {
@@ -173,6 +175,53 @@ expected<void, std::string> PcapWriter::flush() {
     return unexpected(fmt::format("{}: write failed", path_));
   }
   return {};
+}
+
+std::optional<wire::Bytes> ipv4_in_frame(int dlt, wire::Bytes frame) {
+  constexpr uint16_t kIpv4Type = 0x0800;
+  constexpr uint16_t kVlanType = 0x8100;
+  size_t offset = 0;
+  switch (dlt) {
+    case link_type::kEthernet: {
+      if (frame.size() < 14) return std::nullopt;
+      uint16_t type = wire::load_be16(frame.data() + 12);
+      offset = 14;
+      if (type == kVlanType && frame.size() >= 18) {
+        type = wire::load_be16(frame.data() + 16);
+        offset = 18;
+      }
+      if (type != kIpv4Type) return std::nullopt;
+      break;
+    }
+    case link_type::kLinuxSll:  // 16 bytes, the protocol at 14
+      if (frame.size() < 16 || wire::load_be16(frame.data() + 14) != kIpv4Type) return std::nullopt;
+      offset = 16;
+      break;
+    case link_type::kLinuxSll2:  // 20 bytes, the protocol first
+      if (frame.size() < 20 || wire::load_be16(frame.data()) != kIpv4Type) return std::nullopt;
+      offset = 20;
+      break;
+    case link_type::kNull: {  // the address family in the capturing host's byte order
+      if (frame.size() < 4) return std::nullopt;
+      const auto b = [&](size_t i) { return static_cast<uint8_t>(frame[i]); };
+      if (!(b(0) == 2 && b(1) == 0 && b(2) == 0 && b(3) == 0) &&
+          !(b(0) == 0 && b(1) == 0 && b(2) == 0 && b(3) == 2)) {
+        return std::nullopt;
+      }
+      offset = 4;
+      break;
+    }
+    case link_type::kRaw:
+    case link_type::kRawBsd:
+    case link_type::kLinktypeRaw:
+    case link_type::kIpv4:
+      break;
+    default:
+      return std::nullopt;
+  }
+  const wire::Bytes ip = frame.subspan(offset);
+  if (ip.empty() || (static_cast<uint8_t>(ip[0]) >> 4) != 4) return std::nullopt;
+  return ip;
 }
 
 }  // namespace synack::trace

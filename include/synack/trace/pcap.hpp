@@ -94,4 +94,10 @@ class PcapWriter {
   uint32_t snapshot_length_ = kDefaultSnapshotLength;
 };
 
+// The IPv4 datagram a captured frame of link type `dlt` carries, if it carries one: after
+// an Ethernet header (one 802.1Q tag skipped), a Linux cooked header (v1 or v2), a BSD
+// loopback header, or none (raw IP). Nothing for other protocols, short frames or link
+// types it does not know.
+std::optional<wire::Bytes> ipv4_in_frame(int dlt, wire::Bytes frame);
+
 }  // namespace synack::trace
