@@ -1,6 +1,7 @@
 // Fuzzes the wire parsers with arbitrary bytes as an IPv4 datagram (and as a bare TCP
 // segment), asserting the round-trip invariant: whatever parses re-emits to bytes that parse
-// back to the same repr, with checksums that verify.
+// back to the same repr, with checksums that verify; and as a captured frame whose IPv4
+// datagram trace::ipv4_in_frame looks for.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "fuzz_util.hpp"
+#include "synack/trace/pcap.hpp"
+#include "synack/trace/tcpdump.hpp"
 #include "synack/wire/icmp.hpp"
 #include "synack/wire/ipv4.hpp"
 #include "synack/wire/tcp.hpp"
@@ -60,6 +63,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tcp_round_trip(bytes,
                  PseudoHeader::ipv4(Ipv4Address::from_octets(10, 0, 0, 1),
                                     Ipv4Address::from_octets(10, 0, 0, 2), ip_protocol::kTcp));
+
+  // The input as a captured frame of each link type `synack trace --plot` reads: what it
+  // finds lies inside the frame.
+  for (int dlt : {synack::trace::link_type::kEthernet, synack::trace::link_type::kLinuxSll,
+                  synack::trace::link_type::kLinuxSll2, synack::trace::link_type::kNull,
+                  synack::trace::link_type::kRaw}) {
+    if (auto inner = synack::trace::ipv4_in_frame(dlt, bytes)) {
+      FUZZ_CHECK(inner->data() >= bytes.data() &&
+                 inner->data() + inner->size() == bytes.data() + bytes.size());
+    }
+  }
 
   auto ip = Ipv4View::parse(bytes, ChecksumPolicy::kIgnore);
   if (!ip) return 0;
