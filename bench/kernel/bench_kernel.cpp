@@ -40,6 +40,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_output.hpp"
+
 namespace {
 
 // --cc: set on every socket before it connects or listens (accepted sockets inherit it).
@@ -71,10 +73,6 @@ double now_s() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-double to_s(const timeval& tv) {
-  return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
-}
-
 // Process CPU time (every thread of this process, user + system). Softirq work the kernel
 // does on behalf of our sockets is charged to whichever thread it interrupts, usually ours
 // on loopback; work deferred to ksoftirqd is not counted.
@@ -83,7 +81,7 @@ struct Cpu {
   static Cpu now() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    return {to_s(ru.ru_utime), to_s(ru.ru_stime)};
+    return {synack::bench::seconds(ru.ru_utime), synack::bench::seconds(ru.ru_stime)};
   }
   double total() const { return user + sys; }
 };
@@ -100,20 +98,9 @@ double machine_busy_s() {
   return static_cast<double>(busy) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out;
-}
-
+// The result line (bench_output.hpp), and the same on stderr for a person.
 void emit(const std::string& key, double value, const std::string& unit, const std::string& note) {
-  std::printf("{\"key\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"note\": \"%s\"}\n",
-              key.c_str(), value, unit.c_str(), json_escape(note).c_str());
-  std::fflush(stdout);
+  synack::bench::emit(key, value, unit, note);
   std::fprintf(stderr, "  %s = %.6g %s (%s)\n", key.c_str(), value, unit.c_str(), note.c_str());
 }
 

@@ -136,8 +136,8 @@ int main(int argc, char** argv) {
                g.total);
 
   // Bounded: a stall (no frame moved for 2 s of wall time) or 120 s in total is an error.
-  const double cpu0 = lwipbench::cpu_seconds();
-  const double t0 = lwipbench::now_seconds();
+  const double cpu0 = synack::bench::cpu_seconds();
+  const double t0 = synack::bench::wall_seconds();
   double last_progress = t0;
   double last_timers = t0;
   std::uint64_t last_received = 0;
@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
     if (g.corrupt) fail("received data does not match what was sent");
     if (moved == 0 || (g.received & ~0xFFFFFULL) != last_received) {
       // Every ~1 MiB, or when idle: run lwIP's timers (delayed ACKs, retransmission).
-      const double t = lwipbench::now_seconds();
+      const double t = synack::bench::wall_seconds();
       if (t - last_timers >= 0.01 || moved == 0) {
         sys_check_timeouts();
         last_timers = t;
@@ -160,8 +160,8 @@ int main(int argc, char** argv) {
       if (t - t0 > 120.0) fail("transfer took over 120 s");
     }
   }
-  const double wall = lwipbench::now_seconds() - t0;
-  const double cpu = lwipbench::cpu_seconds() - cpu0;
+  const double wall = synack::bench::wall_seconds() - t0;
+  const double cpu = synack::bench::cpu_seconds() - cpu0;
   if (g.received != g.total || g.corrupt) fail("byte count or content mismatch");
   if (cpu < 0.01) fail("under 10 ms of CPU time: too few bytes to measure (--bytes)");
 
@@ -176,8 +176,8 @@ int main(int argc, char** argv) {
                            std::to_string(tcp_mss(g.client)) + ", wnd " +
                            std::to_string(g.server->rcv_wnd) + ", " +
                            std::to_string(g.total >> 20) + " MiB, checksums on";
-  lwipbench::emit("lwip.bulk_mem_gbps_per_cpu_s", gbit / cpu, "Gbit/s per CPU-s", note);
-  lwipbench::emit("lwip.bulk_mem_gbps", gbit / wall, "Gbit/s", note);
+  synack::bench::emit("lwip.bulk_mem_gbps_per_cpu_s", gbit / cpu, "Gbit/s per CPU-s", note);
+  synack::bench::emit("lwip.bulk_mem_gbps", gbit / wall, "Gbit/s", note);
 
   tcp_close(g.client);
   if (g.server != nullptr) tcp_close(g.server);

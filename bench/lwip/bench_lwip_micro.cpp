@@ -61,7 +61,7 @@ void bench_checksum() {
     });
     const double gbps = static_cast<double>(len) / 1e9 / s;
     std::fprintf(stderr, "lwip checksum %u bytes: %.2f ns per call\n", len, s * 1e9);
-    lwipbench::emit(
+    synack::bench::emit(
         len == 1500 ? "lwip.checksum_gbps" : "lwip.checksum_64k_gbps", gbps, "GB/s",
         "inet_chksum over " + std::to_string(len) + " bytes (lwip_standard_chksum, Debian build)");
   }
@@ -97,8 +97,8 @@ void bench_timers() {
   for (auto& sl : slot)
     sys_untimeout(&noop_timeout, &sl);
   std::fprintf(stderr, "lwip timers: %.1f ns per schedule or cancel\n", s * 1e9);
-  lwipbench::emit("lwip.timer_ops_per_s", 1.0 / s, "ops/s",
-                  "sys_timeout+sys_untimeout pairs (2 ops), 1000 pending, sorted list");
+  synack::bench::emit("lwip.timer_ops_per_s", 1.0 / s, "ops/s",
+                      "sys_timeout+sys_untimeout pairs (2 ops), 1000 pending, sorted list");
 }
 
 // --- a connection lwIP<->lwIP over MemLink ---------------------------------------------------
@@ -191,7 +191,7 @@ void bench_send_path(lwipbench::MemLink& link, const Conn& c) {
   link.set_mode(lwipbench::MemLink::Mode::kRef);
   std::uint64_t segments = 0;
   std::chrono::duration<double> timed{};
-  const double wall0 = lwipbench::now_seconds();
+  const double wall0 = synack::bench::wall_seconds();
   for (int round = 0; round < 1'000'000 && timed.count() < g_target; ++round) {
     settle(link, pcb);
     const std::uint64_t frames0 = link.frames_from_a();
@@ -205,15 +205,16 @@ void bench_send_path(lwipbench::MemLink& link, const Conn& c) {
     timed += std::chrono::steady_clock::now() - t0;
     if (link.frames_from_a() - frames0 != writes) fail("a write did not leave at once");
     segments += writes;
-    if (lwipbench::now_seconds() - wall0 > 20) fail("send path: took over 20 s");
+    if (synack::bench::wall_seconds() - wall0 > 20) fail("send path: took over 20 s");
   }
   settle(link, pcb);
   link.set_mode(lwipbench::MemLink::Mode::kCopy);
   const double ns = timed.count() * 1e9 / static_cast<double>(segments);
   std::fprintf(stderr, "lwip send path: %" PRIu64 " segments, %.1f ns each\n", segments, ns);
-  lwipbench::emit("lwip.send_path_ns_per_segment", ns, "ns/segment",
-                  "tcp_write(COPY, checksum-on-copy)+tcp_output of 1 MSS (" + std::to_string(mss) +
-                      " B) to netif output (pbuf_ref); ACK processing not timed");
+  synack::bench::emit("lwip.send_path_ns_per_segment", ns, "ns/segment",
+                      "tcp_write(COPY, checksum-on-copy)+tcp_output of 1 MSS (" +
+                          std::to_string(mss) +
+                          " B) to netif output (pbuf_ref); ACK processing not timed");
 }
 
 // --- demultiplexing -----------------------------------------------------------------------
@@ -305,12 +306,12 @@ void bench_demux(lwipbench::MemLink& link) {
                "lwip demux: %zu active PCBs, ip_input of an idle ACK: %.1f ns to a random PCB, "
                "%.1f ns to the PCB at the head of tcp_active_pcbs\n",
                pcbs.size(), random_s * 1e9, head_s * 1e9);
-  lwipbench::emit("lwip.input_ns_per_segment", head_s * 1e9, "ns/segment",
-                  "ip_input+tcp_input of a pure ACK incl. pbuf alloc+copy, PCB at list head");
-  lwipbench::emit("lwip.demux_ns_per_lookup", diff_ns, "ns/lookup",
-                  std::to_string(pcbs.size()) +
-                      " established PCBs, uniform random target: input cost minus the "
-                      "same at list head (lwIP walks a move-to-front list)");
+  synack::bench::emit("lwip.input_ns_per_segment", head_s * 1e9, "ns/segment",
+                      "ip_input+tcp_input of a pure ACK incl. pbuf alloc+copy, PCB at list head");
+  synack::bench::emit("lwip.demux_ns_per_lookup", diff_ns, "ns/lookup",
+                      std::to_string(pcbs.size()) +
+                          " established PCBs, uniform random target: input cost minus the "
+                          "same at list head (lwIP walks a move-to-front list)");
 }
 
 void usage() {

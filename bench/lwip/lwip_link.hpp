@@ -31,6 +31,8 @@ extern "C" {
 #include <lwip/tcp.h>
 #include <lwip/tcpip.h>
 #include <lwip/timeouts.h>
+
+#include "bench_output.hpp"
 }
 
 namespace lwipbench {
@@ -38,24 +40,6 @@ namespace lwipbench {
 [[noreturn]] inline void fail(const std::string& why) {
   std::fprintf(stderr, "lwip bench: cannot measure: %s\n", why.c_str());
   std::exit(1);
-}
-
-// One result line on stdout (the contract of every `make bench` executable).
-inline void emit(const char* key, double value, const char* unit, const std::string& note) {
-  std::printf("{\"key\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"note\": \"%s\"}\n", key,
-              value, unit, note.c_str());
-  std::fflush(stdout);
-}
-
-inline double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-inline double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // lwip_init() plus the tcpip-thread role described at the top of this file.

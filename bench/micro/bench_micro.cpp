@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_output.hpp"
 #include "synack/dev/impairments.hpp"
 #include "synack/stack/stack.hpp"
 #include "synack/stack/timer_wheel.hpp"
@@ -526,12 +527,6 @@ double counter(const benchmark::BenchmarkReporter::Run& r, const std::string& na
   return it == r.counters.end() ? 0.0 : it->second.value;
 }
 
-void print_json(const std::string& key, double value, const std::string& unit,
-                const std::string& note) {
-  std::printf("{\"key\": \"%s\", \"value\": %.6g, \"unit\": \"%s\", \"note\": \"%s\"}\n",
-              key.c_str(), value, unit.c_str(), note.c_str());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -597,7 +592,7 @@ int main(int argc, char** argv) {
       ++missing;
       return;
     }
-    print_json(key, counter(*r, counter_name) * scale, unit, note + ", " + stat);
+    synack::bench::emit(key, counter(*r, counter_name) * scale, unit, note + ", " + stat);
   };
   auto emit_ns = [&](const char* name, const char* key, const std::string& note) {
     const auto* r = get(name);
@@ -606,7 +601,7 @@ int main(int argc, char** argv) {
       return;
     }
     const double per_s = counter(*r, "items_per_second");
-    print_json(key, per_s > 0 ? 1e9 / per_s : 0, "ns", note + ", " + stat);
+    synack::bench::emit(key, per_s > 0 ? 1e9 / per_s : 0, "ns", note + ", " + stat);
   };
   emit_rate("checksum_1500", "synack.checksum_gbps", "bytes_per_second", 1e-9, "GB/s",
             "internet_checksum over 1500 B");
@@ -621,10 +616,11 @@ int main(int argc, char** argv) {
   emit_rate("timer_wheel", "synack.timer_ops_per_s", "ops", 1.0, "ops/s",
             "schedule/cancel/expire with 1000 pending");
   if (const auto* r = get("send_path")) {
-    print_json("synack.send_path_ns_per_segment", counter(*r, "ns_per_segment"), "ns",
-               "sender CPU: send + poll_transmit + copy out + 1 ACK per 2 segments received, " +
-                   std::to_string(static_cast<int>(counter(*r, "payload"))) +
-                   " B payload, pacing off, " + stat);
+    synack::bench::emit(
+        "synack.send_path_ns_per_segment", counter(*r, "ns_per_segment"), "ns",
+        "sender CPU: send + poll_transmit + copy out + 1 ACK per 2 segments received, " +
+            std::to_string(static_cast<int>(counter(*r, "payload"))) + " B payload, pacing off, " +
+            stat);
   } else {
     ++missing;
   }

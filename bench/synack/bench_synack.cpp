@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_output.hpp"
 #include "synack/dev/mem_link.hpp"
 #include "synack/stack/stack.hpp"
 #include "synack/time.hpp"
@@ -35,6 +36,9 @@ namespace {
 
 using synack::Duration;
 using synack::Instant;
+using synack::bench::cpu_seconds;
+using synack::bench::emit;
+using synack::bench::wall_seconds;
 using synack::stack::ConnId;
 using synack::stack::Stack;
 using synack::stack::StackConfig;
@@ -49,19 +53,6 @@ Instant clock_now() {
   return Instant::from_micros(std::chrono::duration_cast<std::chrono::microseconds>(t).count());
 }
 
-double cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto secs = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return secs(ru.ru_utime) + secs(ru.ru_stime);
-}
-
-double wall_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 // Resident set size in bytes, from /proc/self/statm.
 uint64_t rss_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -69,14 +60,6 @@ uint64_t rss_bytes() {
   uint64_t pages_resident = 0;
   statm >> pages_total >> pages_resident;
   return pages_resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
-void emit(std::string_view key, double value, std::string_view unit, std::string_view note) {
-  // Keys, units and notes are ours: no characters that need escaping in JSON.
-  std::printf("{\"key\": \"%.*s\", \"value\": %.6g, \"unit\": \"%.*s\", \"note\": \"%.*s\"}\n",
-              static_cast<int>(key.size()), key.data(), value, static_cast<int>(unit.size()),
-              unit.data(), static_cast<int>(note.size()), note.data());
-  std::fflush(stdout);
 }
 
 [[noreturn]] void fail(const std::string& what) {
