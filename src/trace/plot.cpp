@@ -8,6 +8,7 @@
 #include <limits>
 #include <string_view>
 
+#include "synack/markup.hpp"
 #include "synack/wire/tcp_options.hpp"
 
 namespace synack::trace {
@@ -136,32 +137,7 @@ constexpr std::string_view kPalette[] = {"#ff7f0e", "#1f77b4", "#7f7f7f", "#8c56
                                          "#17becf", "#e377c2", "#bcbd22"};
 
 void escape_to(std::string& out, std::string_view s) {
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // XML 1.0 allows no control characters but tab, newline and carriage return.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-          out += ' ';
-        } else {
-          out += c;
-        }
-    }
-  }
+  append_escaped(out, s, Markup::kXml);
 }
 
 std::string escaped(std::string_view s) {

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <limits>
 
+#include "synack/markup.hpp"
+
 namespace synack::cli::http {
 
 namespace {
@@ -134,27 +136,7 @@ std::string percent_encode_path(std::string_view path) {
 
 std::string html_escape(std::string_view text) {
   std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
+  append_escaped(out, text, Markup::kHtml);
   return out;
 }
 
