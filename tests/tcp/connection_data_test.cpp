@@ -19,22 +19,6 @@ namespace {
 constexpr uint32_t kIss = Harness::kIss;
 constexpr uint32_t kPeerIss = Harness::kPeerIss;
 
-constexpr uint32_t snd(uint32_t offset) {
-  return kIss + 1 + offset;
-}
-constexpr uint32_t rcv(uint32_t offset) {
-  return kPeerIss + 1 + offset;
-}
-
-// `n` octets of a stream starting at `offset`: each octet tells its offset (mod 26), so a
-// byte delivered twice, skipped or misplaced shows in the text read.
-std::string stream(size_t offset, size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i)
-    s[i] = static_cast<char>('a' + (offset + i) % 26);
-  return s;
-}
-
 Config small_window_config() {
   Config c = Harness::plain_config();
   c.receive_buffer = 4000;

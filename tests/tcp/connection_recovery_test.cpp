@@ -21,20 +21,6 @@ constexpr uint32_t kPeerIss = Harness::kPeerIss;
 constexpr uint16_t ECE = TcpFlags::kEce;
 constexpr uint16_t CWR = TcpFlags::kCwr;
 
-constexpr uint32_t snd(uint32_t offset) {
-  return kIss + 1 + offset;
-}
-constexpr uint32_t rcv(uint32_t offset) {
-  return kPeerIss + 1 + offset;
-}
-
-std::string stream(size_t offset, size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i)
-    s[i] = static_cast<char>('a' + (offset + i) % 26);
-  return s;
-}
-
 struct Options {
   bool sack = true;
   bool timestamps = false;

@@ -283,4 +283,21 @@ class Harness {
   std::vector<Event> events;
 };
 
+// Sequence numbers of the Nth byte of our stream and of the peer's, after the SYNs.
+constexpr uint32_t snd(uint32_t offset) {
+  return Harness::kIss + 1 + offset;
+}
+constexpr uint32_t rcv(uint32_t offset) {
+  return Harness::kPeerIss + 1 + offset;
+}
+
+// `n` octets of a stream starting at `offset`: each octet tells its offset (mod 26), so a
+// byte delivered twice, skipped or misplaced shows in the text read.
+inline std::string stream(size_t offset, size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>('a' + (offset + i) % 26);
+  return s;
+}
+
 }  // namespace synack::tcp::testing
