@@ -12,22 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "../common/sanitized.hpp"
 #include "synack/sim/simulator.hpp"
 
 namespace synack::sim {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using synack::testing::kSanitized;
 
 constexpr uint64_t kRateBps = 10'000'000;
 constexpr uint64_t kBytes = 1 << 20;

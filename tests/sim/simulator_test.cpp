@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/sanitized.hpp"
 #include "synack/dev/pcap_tap.hpp"
 #include "synack/trace/pcap.hpp"
 
@@ -22,18 +23,7 @@ namespace {
 
 using tcp::State;
 
-// Sanitizer builds run the same tests on smaller sweeps.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+using synack::testing::kSanitized;
 
 constexpr uint64_t kSeeds = kSanitized ? 20 : 100;
 
