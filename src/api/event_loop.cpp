@@ -200,6 +200,10 @@ void EventLoop::flush() {
     ++counters_.events;
     if (handler_) handler_(*event);
   }
+  // What the devices held to merge (TSO) goes out once, when the stack and the handlers have
+  // nothing more to send, so that segments sent on behalf of different events still merge.
+  for (const Port& port : ports_)
+    port.device->flush();
   in_flush_ = false;
   arm_timer();
   if (dispatched >= kMaxEventsPerFlush) {
@@ -228,8 +232,6 @@ void EventLoop::transmit_all(Instant now) {
       ++counters_.packets_dropped;
     }
   }
-  for (const Port& port : ports_)
-    port.device->flush();
 }
 
 void EventLoop::arm_timer() {
